@@ -1,0 +1,1 @@
+//! In-process adapters for embedded mode and unit tests.

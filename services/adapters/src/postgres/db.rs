@@ -1,0 +1,123 @@
+//! The connection pool: one per process, sized by `ABBOTIK_DATABASE_POOL_MAX`.
+//! Every connection gets `statement_timeout` and UTC; prepared statements are cached per
+//! connection. Errors are mapped to domain errors here, never shown as SQL to clients.
+
+use abbotik_domain::{Error, ErrorCode};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::time::{Duration, Instant};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// Where and how to connect.
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    /// `postgres://…` URL, or `None` with `socket_dir` for the embedded cluster.
+    pub url: Option<String>,
+    /// Unix socket directory of the embedded cluster.
+    pub socket_dir: Option<std::path::PathBuf>,
+    pub port: u16,
+    pub user: String,
+    pub dbname: String,
+    pub pool_max: usize,
+    pub statement_timeout_ms: u64,
+}
+
+/// The database gateway shared by all stores.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn connect(cfg: &DbConfig) -> anyhow::Result<Db> {
+        let mut pg: tokio_postgres::Config = match &cfg.url {
+            Some(url) => url.parse()?,
+            None => {
+                let mut c = tokio_postgres::Config::new();
+                let dir = cfg
+                    .socket_dir
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no database url or socket dir"))?;
+                c.host_path(dir);
+                c.port(cfg.port);
+                c.user(&cfg.user);
+                c.dbname(&cfg.dbname);
+                c
+            }
+        };
+        pg.application_name("abbot-api");
+        pg.options(format!(
+            "-c statement_timeout={} -c TimeZone=UTC -c lock_timeout=30000",
+            cfg.statement_timeout_ms
+        ));
+        pg.connect_timeout(Duration::from_secs(5));
+        let mgr = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(cfg.pool_max.max(1))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
+        Ok(Db { pool })
+    }
+
+    /// A pooled connection, or `SERVICE_UNAVAILABLE`.
+    pub async fn conn(&self) -> Result<Object, Error> {
+        let started = Instant::now();
+        let c = self.pool.get().await.map_err(Error::unavailable)?;
+        metrics::histogram!("abbotik_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+        Ok(c)
+    }
+
+    /// Readiness probe: `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let c = self.conn().await?;
+        c.simple_query("SELECT 1").await.map_err(Error::unavailable)?;
+        Ok(())
+    }
+
+    /// Pool gauges for `/metrics`.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let s = self.pool.status();
+        (s.available, s.size.saturating_sub(s.available))
+    }
+
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Records the duration of one named database operation.
+pub fn observe(op: &'static str, started: Instant) {
+    metrics::histogram!("abbotik_db_query_duration_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Maps a driver error to a domain error. Constraint-specific mapping (unique fields and the
+/// like) is done by the store that knows the constraint; this is the fallback.
+pub fn map_db_error(e: tokio_postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::QUERY_CANCELED {
+            return Error::new(ErrorCode::FilterQueryTimeout).with_internal(db.message());
+        }
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return Error::new(ErrorCode::RecordUniqueViolation).with_internal(db.message());
+        }
+        if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            return Error::unavailable(db.message());
+        }
+        return Error::internal(format!("{}: {}", code.code(), db.message()));
+    }
+    if e.is_closed() {
+        return Error::unavailable(e);
+    }
+    Error::internal(e)
+}

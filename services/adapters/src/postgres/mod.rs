@@ -1,0 +1,11 @@
+//! PostgreSQL: connection pool ([`db`]), control-plane migrations ([`migrate`]), tenant schema
+//! DDL ([`tenant_schema`]), the embedded cluster ([`embedded`]) and the stores. Every SQL
+//! statement of the product is built in this module tree; identifiers always come from
+//! validated [`abbotik_domain::Ident`]s, quoted and schema-qualified; values are always bound.
+
+pub mod db;
+pub mod embedded;
+pub mod migrate;
+pub mod tenant_schema;
+
+pub use db::{map_db_error, Db, DbConfig};

@@ -1,0 +1,4 @@
+//! Data (A5): records.
+
+/// Record reads and writes.
+pub struct DataService {}

@@ -1,0 +1,24 @@
+//! Abbotik domain: the rules of the product, independent of HTTP and of storage.
+//!
+//! - names ([`ident`]), roles ([`Role`]), the caller's [`TenantCtx`], timestamps ([`time`]);
+//! - model and field definitions ([`model`]) and the describe rules ([`describe`]);
+//! - record validation and data rules ([`data`]); auth rules ([`auth`]);
+//! - ports ([`ports`]): traits the adapters implement, each with a real and an in-memory twin.
+
+pub mod auth;
+mod codes;
+pub mod ctx;
+pub mod data;
+pub mod describe;
+mod error;
+pub mod ident;
+pub mod model;
+pub mod ports;
+mod role;
+pub mod time;
+
+pub use codes::ErrorCode;
+pub use ctx::{AuthInfo, AuthType, TenantCtx};
+pub use error::{Error, Result};
+pub use ident::Ident;
+pub use role::Role;

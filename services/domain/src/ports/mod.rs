@@ -1,0 +1,2 @@
+//! Ports: the traits adapters implement. Each external system sits behind one, with a real
+//! adapter and an in-memory twin.

@@ -1,0 +1,82 @@
+//! Cross-cutting middleware: request ids (A1.9), the request span, per-route metrics, and the
+//! envelope for responses axum produces itself (404 fallback, 405 with `Allow`, panics).
+
+use crate::error::{envelope, ApiError};
+use crate::extract::RequestId;
+use crate::state::AppState;
+use abbotik_domain::{Error, ErrorCode};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::LazyLock;
+use std::time::Instant;
+use tracing::Instrument;
+
+static RID_RE: LazyLock<regex_lite::Regex> =
+    LazyLock::new(|| regex_lite::Regex::new(r"^[A-Za-z0-9._:-]{1,128}$").expect("static regex"));
+
+/// Assigns the request id, opens the request span, records metrics.
+pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let rid = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| RID_RE.is_match(s))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %rid, method = %method, route = %route, tenant = tracing::field::Empty, status = tracing::field::Empty);
+    metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!("abbotik_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("abbotik_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(status, duration_ms = elapsed.as_millis() as u64, "request");
+    });
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Wraps bodies axum generated itself (405, 413 from limits) in the error envelope.
+pub async fn envelope_fallbacks(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !is_json {
+        let allow = resp.headers().get("allow").cloned();
+        let mut out = ApiError(Error::new(ErrorCode::MethodNotAllowed)).into_response();
+        if let Some(a) = allow {
+            out.headers_mut().insert("allow", a);
+        }
+        return out;
+    }
+    resp
+}
+
+/// Unknown route → `404 NOT_FOUND` in the envelope.
+pub async fn not_found() -> ApiError {
+    ApiError(Error::msg(ErrorCode::NotFound, "No route matches the path"))
+}
+
+/// A panic becomes `500 INTERNAL` with no detail.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("handler panicked");
+    let (status, body) = envelope(&Error::new(ErrorCode::Internal));
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,8 @@
+//! Routes, one file per surface.
+pub mod auth;
+pub mod data;
+pub mod describe;
+pub mod health;
+pub mod stat;
+pub mod trashed;
+pub mod user;

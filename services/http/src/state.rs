@@ -1,0 +1,48 @@
+//! Shared state handed to every handler: the domain services and edge settings.
+
+use abbotik_domain::auth::AuthService;
+use abbotik_domain::data::DataService;
+use abbotik_domain::describe::DescribeService;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Readiness of backing services (B6), implemented by the server's wiring.
+#[async_trait::async_trait]
+pub trait Readiness: Send + Sync {
+    /// `(name, ok, latency_ms, critical, error text for logs)` per configured check.
+    async fn check(&self) -> Vec<ReadyCheck>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadyCheck {
+    pub name: &'static str,
+    pub ok: bool,
+    pub latency_ms: u64,
+    /// A failure of a critical check (Postgres) makes `/ready` 503.
+    pub critical: bool,
+    /// Only shown on the metrics listener.
+    pub error: Option<String>,
+}
+
+/// Settings of the HTTP edge (from config, loaded once).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub body_limit_bytes: usize,
+    pub response_max_bytes: usize,
+    pub region: String,
+    pub version: &'static str,
+    pub public_url: String,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub describe: Arc<DescribeService>,
+    pub data: Arc<DataService>,
+    pub readiness: Arc<dyn Readiness>,
+    pub settings: Arc<HttpSettings>,
+    pub started: Instant,
+    /// Set when shutdown begins: `/ready` answers 503 from then on.
+    pub shutting_down: Arc<AtomicBool>,
+}

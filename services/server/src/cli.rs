@@ -1,0 +1,54 @@
+//! Command line (B10): `abbot-api <command>`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "abbot-api", version, about = "Abbotik API server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API server (embedded mode when ABBOTIK_DATABASE_URL is unset).
+    Run {
+        #[arg(long, value_enum, default_value_t = Workers::Auto)]
+        workers: Workers,
+    },
+    /// Run background workers only.
+    Worker,
+    /// Apply control-schema migrations and upgrade every tenant schema, then exit.
+    Migrate {
+        /// Exit 1 if the database is behind this binary.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Tenant administration (direct database access).
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantAction {
+    /// List tenants.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend a tenant (its credentials answer 401 TENANT_INACTIVE).
+    Suspend { name: String },
+    /// Resume a suspended tenant.
+    Resume { name: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workers {
+    Auto,
+    On,
+    Off,
+}

@@ -1,0 +1,31 @@
+//! Logging (B6): one JSON object per line on stdout (or pretty on a TTY), level by
+//! `ABBOTIK_LOG`; Prometheus metrics recorder for the metrics listener.
+
+use crate::config::Config;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+pub fn init_logging(cfg: &Config) {
+    let filter = EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let _ = if cfg.log_json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Installs the global metrics recorder; `None` when metrics are off or already installed.
+pub fn init_metrics(cfg: &Config) -> Option<PrometheusHandle> {
+    if !cfg.metrics_enabled {
+        return None;
+    }
+    let handle = PrometheusBuilder::new().install_recorder().ok()?;
+    metrics::gauge!("abbotik_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => option_env!("ABBOTIK_COMMIT").unwrap_or("unknown"), "region" => cfg.region.clone()).set(1.0);
+    Some(handle)
+}

@@ -1,0 +1,1 @@
+//! Background loops (janitor; cron and outbox relay arrive with their issues).
