@@ -231,6 +231,13 @@ pub async fn worker(_cfg: Config) -> anyhow::Result<i32> {
     anyhow::bail!("the worker command arrives with the cron and events issues")
 }
 
+/// Applies control migrations and tenant upgrades (used by `migrate` and tests).
+pub async fn migrate_db(db: &Db) -> anyhow::Result<()> {
+    pg_migrate::migrate(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+}
+
 /// `abbot-api migrate [--check]`.
 pub async fn migrate(cfg: Config, check: bool) -> anyhow::Result<i32> {
     let res = open_db(&cfg).await?;

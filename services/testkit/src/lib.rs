@@ -1,1 +1,150 @@
-//! Test support (filled in with the harness).
+//! Test support: [`spawn_app`] starts the real server in-process on `127.0.0.1:0` against the
+//! real services whose URLs `scripts/test` exports (`ABBOTIK_TEST_DATABASE_URL`, …), and
+//! [`TestApp`] offers a small HTTP client. Every test makes its own tenant (`unique_name`).
+
+use abbot_api::config::Config;
+use abbot_api::wiring;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The default database for local runs when `scripts/test` did not export one.
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://abbotik:abbotik@127.0.0.1:55432/abbotik";
+
+/// Environment for a test server: cluster mode on the test services, generous limits.
+pub fn test_env() -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = HashMap::new();
+    let db = std::env::var("ABBOTIK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+    env.insert("ABBOTIK_DATABASE_URL".into(), db);
+    env.insert("ABBOTIK_LISTEN".into(), "127.0.0.1:0".into());
+    env.insert(
+        "ABBOTIK_AUTH_JWT_KEYS".into(),
+        "t1:test-secret-0123456789abcdef0123456789abcdef".into(),
+    );
+    env.insert(
+        "ABBOTIK_SECRETS_KEK".into(),
+        "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+    );
+    env.insert("ABBOTIK_METRICS".into(), "off".into());
+    env.insert("ABBOTIK_SHUTDOWN_DELAY_SECONDS".into(), "0".into());
+    env.insert("ABBOTIK_RATE_TENANT_CREATE_PER_HOUR".into(), "1000000".into());
+    env.insert("ABBOTIK_LOG".into(), "warn".into());
+    env.insert("ABBOTIK_DATABASE_POOL_MAX".into(), "8".into());
+    for (k, v) in [
+        ("ABBOTIK_TEST_REDIS_URL", "ABBOTIK_REDIS_URL"),
+        ("ABBOTIK_TEST_NATS_URL", "ABBOTIK_NATS_URL"),
+        ("ABBOTIK_TEST_S3_BUCKET", "ABBOTIK_S3_BUCKET"),
+        ("ABBOTIK_TEST_S3_ENDPOINT", "ABBOTIK_S3_ENDPOINT"),
+    ] {
+        if let Ok(val) = std::env::var(k) {
+            env.insert(v.into(), val);
+        }
+    }
+    if !env.contains_key("ABBOTIK_REDIS_URL")
+        || !env.contains_key("ABBOTIK_NATS_URL")
+        || !env.contains_key("ABBOTIK_S3_BUCKET")
+    {
+        env.insert("ABBOTIK_SINGLE_NODE".into(), "true".into());
+    } else {
+        env.insert("ABBOTIK_S3_FORCE_PATH_STYLE".into(), "true".into());
+    }
+    env
+}
+
+/// A running test server.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub running: wiring::Running,
+}
+
+/// Starts the server with [`test_env`] plus `overrides`, migrating the test database first.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let mut env = test_env();
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let cfg = Config::from_map(&env).expect("test config");
+    migrate_once(&cfg).await;
+    let running = wiring::start(&cfg).await.expect("server starts");
+    TestApp {
+        base: format!("http://{}", running.addr),
+        client: reqwest::Client::new(),
+        running,
+    }
+}
+
+/// Starts the server with the default test environment.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+async fn migrate_once(cfg: &Config) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        let res = wiring::open_db(cfg).await.expect("test database reachable");
+        abbotik_adapters_migrate(&res).await;
+    })
+    .await;
+}
+
+async fn abbotik_adapters_migrate(res: &wiring::Resources) {
+    wiring::migrate_db(&res.db).await.expect("migrations apply");
+}
+
+/// A unique tenant name for one test.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..12])
+}
+
+/// A response: status, headers and JSON body (`Value::Null` when not JSON).
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self.client.request(m, self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request sent");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call("GET", path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call("POST", path, token, Some(body)).await
+    }
+}
