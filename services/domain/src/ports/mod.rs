@@ -1,2 +1,4 @@
 //! Ports: the traits adapters implement. Each external system sits behind one, with a real
 //! adapter and an in-memory twin.
+
+pub mod blob;

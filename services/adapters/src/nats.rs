@@ -1,0 +1,128 @@
+//! NATS JetStream (cluster mode): cron dispatch and change events relayed from the outbox.
+//!
+//! [`Nats`] connects in the background (`retry_on_initial_connect`): a NATS outage must not
+//! stop a pod from starting, it only makes `/ready` report `degraded` (B6). Readiness is the
+//! connection state plus a JetStream account-info round trip, which proves JetStream is enabled
+//! for this account and answering.
+
+use abbotik_domain::{Error, Result};
+use async_nats::connection::State;
+use std::path::Path;
+use std::time::Duration;
+
+/// A shared NATS client with its JetStream context (both are cheap to clone).
+#[derive(Clone)]
+pub struct Nats {
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a user and password: never print it.
+        f.write_str("Nats(***)")
+    }
+}
+
+/// What JetStream reports about this account (for tests and diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStreamInfo {
+    pub streams: usize,
+    pub consumers: usize,
+    pub domain: Option<String>,
+}
+
+impl Nats {
+    /// Starts connecting to `url` (comma-separated server list allowed), with an optional
+    /// credentials file (`ABBOTIK_NATS_CREDS`). Fails only on a malformed URL or an unreadable
+    /// credentials file; an unreachable server is retried in the background.
+    pub async fn connect(url: &str, creds: Option<&Path>) -> anyhow::Result<Nats> {
+        let mut opts = async_nats::ConnectOptions::new()
+            .name("abbot-api")
+            .connection_timeout(Duration::from_secs(2))
+            .request_timeout(Some(Duration::from_secs(5)))
+            .retry_on_initial_connect();
+        if let Some(path) = creds {
+            opts = opts
+                .credentials_file(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("reading ABBOTIK_NATS_CREDS: {}", e.kind()))?;
+        }
+        let client = opts
+            .connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("invalid NATS URL ({})", e.kind()))?;
+        let js = async_nats::jetstream::new(client.clone());
+        Ok(Nats { client, js })
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &async_nats::jetstream::Context {
+        &self.js
+    }
+
+    /// JetStream account info (one request/reply round trip).
+    pub async fn account_info(&self) -> Result<JetStreamInfo> {
+        let a = self
+            .js
+            .query_account()
+            .await
+            .map_err(|e| Error::unavailable(format!("nats: jetstream account info: {e}")))?;
+        Ok(JetStreamInfo {
+            streams: a.streams,
+            consumers: a.consumers,
+            domain: a.domain,
+        })
+    }
+
+    /// Readiness: connected, and JetStream answers for this account.
+    pub async fn ping(&self) -> Result<()> {
+        match self.client.connection_state() {
+            State::Connected => {}
+            other => {
+                return Err(Error::unavailable(format!(
+                    "nats: connection {}",
+                    match other {
+                        State::Pending => "pending",
+                        _ => "disconnected",
+                    }
+                )))
+            }
+        }
+        self.account_info().await.map(|_| ())
+    }
+
+    /// Flushes pending publishes and drains subscriptions (ordered shutdown, B6 step 5).
+    pub async fn close(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.client.flush()).await;
+        let _ = self.client.drain().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unreachable_nats_starts_and_reports_unavailable() {
+        // Nothing listens on loopback port 1: connecting must not fail, readiness must.
+        let n = Nats::connect("nats://127.0.0.1:1", None).await.unwrap();
+        let e = n.ping().await.unwrap_err();
+        assert_eq!(e.code, abbotik_domain::ErrorCode::ServiceUnavailable);
+        assert_eq!(format!("{n:?}"), "Nats(***)");
+    }
+
+    #[tokio::test]
+    async fn missing_creds_file_is_a_config_error() {
+        let e = Nats::connect(
+            "nats://127.0.0.1:1",
+            Some(Path::new("/nonexistent/abbotik.creds")),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("ABBOTIK_NATS_CREDS"), "{e}");
+    }
+}
