@@ -120,7 +120,9 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
     let probes: Vec<Box<dyn Probe>> = vec![Box::new(PostgresProbe(res.db.clone()))];
     Ok(AppState {
         auth: Arc::new(abbotik_domain::auth::AuthService {}),
-        describe: Arc::new(abbotik_domain::describe::DescribeService {}),
+        describe: Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(
+            abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
+        ))),
         data: Arc::new(abbotik_domain::data::DataService {}),
         readiness: Arc::new(Checks(probes)),
         settings: Arc::new(HttpSettings {

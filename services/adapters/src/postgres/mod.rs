@@ -4,6 +4,8 @@
 //! validated [`abbotik_domain::Ident`]s, quoted and schema-qualified; values are always bound.
 
 pub mod db;
+mod ddl;
+pub mod describe_store;
 pub mod embedded;
 pub mod migrate;
 pub mod tenant_schema;

@@ -1,4 +1,6 @@
 //! Ports: the traits adapters implement. Each external system sits behind one, with a real
 //! adapter and an in-memory twin.
 
+pub mod describe;
+
 pub mod blob;
