@@ -29,8 +29,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 }
 
 /// The bearer credential from `Authorization`, if any (scheme case-insensitive).
-pub fn bearer(parts: &Parts) -> Option<String> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -48,7 +48,7 @@ impl FromRequestParts<AppState> for Ctx {
         if let Some(ctx) = parts.extensions.get::<TenantCtx>() {
             return Ok(Ctx(ctx.clone()));
         }
-        let token = bearer(parts).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
+        let token = bearer(&parts.headers).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
         let rid = RequestId::from_request_parts(parts, state).await?;
         let ctx = state.auth.authenticate(&token, rid.0).await?;
         tracing::Span::current().record("tenant", ctx.tenant.as_str());

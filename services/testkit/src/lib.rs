@@ -148,3 +148,54 @@ impl TestApp {
         self.call("POST", path, token, Some(body)).await
     }
 }
+
+/// The password every test tenant's owner gets.
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
+/// A freshly registered tenant with a logged-in `root` owner (sudo by role).
+pub struct TestTenant {
+    pub name: String,
+    pub tenant_id: String,
+    pub username: String,
+    pub user_id: String,
+    pub token: String,
+}
+
+impl TestTenant {
+    /// Registers a unique tenant and logs its owner in.
+    pub async fn new(app: &TestApp) -> TestTenant {
+        Self::named(app, &unique_name("t")).await
+    }
+
+    /// Registers `name` and logs its owner (`owner`) in.
+    pub async fn named(app: &TestApp, name: &str) -> TestTenant {
+        let r = app
+            .post(
+                "/auth/register",
+                None,
+                serde_json::json!({"tenant": name, "username": "owner", "password": TEST_PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "register {name}: {}", r.text);
+        let r = app
+            .post(
+                "/auth/login",
+                None,
+                serde_json::json!({"tenant": name, "username": "owner", "password": TEST_PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login {name}: {}", r.text);
+        let d = &r.body["data"];
+        TestTenant {
+            name: name.to_owned(),
+            tenant_id: d["user"]["tenant_id"].as_str().unwrap_or_default().to_owned(),
+            username: "owner".into(),
+            user_id: d["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            token: d["token"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        Some(&self.token)
+    }
+}

@@ -1,13 +1,418 @@
-//! Human auth (A3.2, A3.3, A3.10) and identity resolution on every request.
+//! Human auth (A3.2 tokens, A3.3 register/login/refresh, A3.10 dissolution) and the
+//! per-request authentication that re-resolves identity from the database (A3.2).
 
-use crate::{Result, TenantCtx};
+pub mod jwt;
+pub mod password;
+
+use crate::ctx::{AuthInfo, AuthType};
+use crate::ident;
+use crate::ports::auth::{AuthStore, NewTenant};
+use crate::{Error, ErrorCode, Result, Role, TenantCtx};
+use jwt::{Claims, KeyRing};
+use serde_json::{json, Map, Value};
+use std::sync::{Arc, LazyLock};
+use uuid::Uuid;
+
+pub const LOGIN_TTL: i64 = 604_800;
+pub const DISSOLVE_TTL: i64 = 300;
+
+static EMAIL_RE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^[^@\s]+@[^@\s]+$").expect("static regex"));
+
+/// Settings the auth rules need.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub region: String,
+    pub max_pending_tenants: i64,
+}
 
 /// Registration, login, refresh, dissolution, and per-request authentication.
-pub struct AuthService {}
+pub struct AuthService {
+    store: Arc<dyn AuthStore>,
+    keys: KeyRing,
+    settings: AuthSettings,
+}
 
-impl AuthService {
-    /// Verifies a bearer credential and re-resolves the identity from the database.
-    pub async fn authenticate(&self, _token: &str, _request_id: String) -> Result<TenantCtx> {
-        Err(crate::Error::new(crate::ErrorCode::AuthTokenInvalid))
+/// A body key under the "null = absent" rule (A1.1): `None` when missing or null.
+fn opt_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(Error::field_invalid(key, "a string")),
     }
 }
+
+fn req_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
+    opt_str(body, key)?.ok_or_else(|| Error::field_missing(key))
+}
+
+/// The body as an object (`{}` when empty).
+pub fn body_object(body: Option<Value>) -> Result<Map<String, Value>> {
+    match body {
+        None => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(_) => Err(Error::new(ErrorCode::ValidationBodyNotObject)),
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl AuthService {
+    pub fn new(store: Arc<dyn AuthStore>, keys: KeyRing, settings: AuthSettings) -> Self {
+        Self {
+            store,
+            keys,
+            settings,
+        }
+    }
+
+    /// `POST /auth/register` (A3.3): a `pending` tenant whose owner is `root`; no token.
+    pub async fn register(&self, body: Option<Value>) -> Result<Value> {
+        let b = body_object(body)?;
+        let tenant_raw = req_str(&b, "tenant")?;
+        let username_raw = req_str(&b, "username")?;
+        let password = req_str(&b, "password")?;
+        let tenant = ident::tenant_name(tenant_raw)?;
+        let username = ident::username(username_raw)?;
+        let email = opt_str(&b, "email")?;
+        if let Some(e) = email {
+            if !EMAIL_RE.is_match(e) {
+                return Err(Error::new(ErrorCode::AuthEmailInvalid)
+                    .with_data(json!({"field": "email"})));
+            }
+        }
+        if !password::valid_length(password) {
+            return Err(Error::new(ErrorCode::AuthPasswordInvalid)
+                .with_data(json!({"field": "password"})));
+        }
+        let description = opt_str(&b, "description")?.map(str::to_owned);
+        if self.store.tenant_by_name(tenant.as_str()).await?.is_some() {
+            return Err(Error::msg(ErrorCode::TenantExists, format!("Tenant {tenant} already exists")));
+        }
+        if self.store.count_pending().await? >= self.settings.max_pending_tenants {
+            return Err(Error::msg(
+                ErrorCode::ServiceUnavailable,
+                "Too many tenants are waiting for their first login",
+            )
+            .with_data(json!({"reason": "pending_tenants"})));
+        }
+        let pw = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+            .await
+            .map_err(Error::internal)??;
+        let created = self
+            .store
+            .provision(NewTenant {
+                tenant: tenant.clone(),
+                description,
+                region: self.settings.region.clone(),
+                owner_username: username.clone(),
+                owner_email: email.map(str::to_owned),
+                password_hash: Some(hash),
+            })
+            .await?;
+        Ok(json!({
+            "tenant_id": created.tenant_id,
+            "tenant": tenant,
+            "username": username,
+            "status": "pending",
+        }))
+    }
+
+    /// `POST /auth/login` (A3.3).
+    pub async fn login(&self, body: Option<Value>) -> Result<Value> {
+        let b = body_object(body)?;
+        let by_name = opt_str(&b, "tenant")?;
+        let by_id = opt_str(&b, "tenant_id")?;
+        let username = req_str(&b, "username")?;
+        let password = req_str(&b, "password")?.to_owned();
+        if by_name.is_none() && by_id.is_none() {
+            return Err(Error::field_missing("tenant"));
+        }
+        let failed = || Error::new(ErrorCode::AuthLoginFailed);
+        let mut tenant = match by_name {
+            Some(n) => self.store.tenant_by_name(n).await?,
+            None => None,
+        };
+        if let Some(id) = by_id {
+            let from_id = match Uuid::parse_str(id) {
+                Ok(u) => self.store.tenant_by_id(u).await?,
+                Err(_) => None,
+            };
+            tenant = match (by_name, tenant, from_id) {
+                (Some(_), Some(a), Some(b)) if a.id == b.id => Some(a),
+                (Some(_), _, _) => None,
+                (None, _, b) => b,
+            };
+        }
+        let tenant = tenant.filter(|t| t.status != "deleted");
+        let user = match &tenant {
+            Some(t) => {
+                let name = ident::tenant_name(&t.name)?;
+                self.store.login_user(&name, username).await?
+            }
+            None => None,
+        };
+        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, phc.as_deref()))
+            .await
+            .map_err(Error::internal)?;
+        let (Some(tenant), Some(user), true) = (tenant, user, ok) else {
+            return Err(failed());
+        };
+        if !user.active {
+            return Err(failed());
+        }
+        if tenant.status == "suspended" {
+            return Err(Error::new(ErrorCode::TenantInactive));
+        }
+        if tenant.status == "pending" {
+            self.store.activate(tenant.id).await?;
+        }
+        self.issue_login(&tenant.name, tenant.id, user.id, &user.username, user.access)
+    }
+
+    fn issue_login(
+        &self,
+        tenant: &str,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        username: &str,
+        access: Role,
+    ) -> Result<Value> {
+        let t = now();
+        let claims = Claims {
+            iss: "abbotik".into(),
+            sub: user_id.to_string(),
+            user_id: user_id.to_string(),
+            username: username.to_owned(),
+            tenant: tenant.to_owned(),
+            tenant_id: tenant_id.to_string(),
+            access: access.as_str().to_owned(),
+            auth_type: AuthType::Username.as_str().to_owned(),
+            iat: t,
+            exp: t + LOGIN_TTL,
+            jti: Uuid::new_v4().to_string(),
+            key_id: None,
+            key_fingerprint: None,
+            api_key_id: None,
+            is_sudo: None,
+            elevated_at: None,
+            elevation_reason: None,
+            is_fake: None,
+            faked_by_user_id: None,
+            faked_by_username: None,
+            faked_at: None,
+            token_use: None,
+        };
+        let token = self.keys.sign(&claims)?;
+        Ok(json!({
+            "token": token,
+            "expires_in": LOGIN_TTL,
+            "token_type": "Bearer",
+            "user": {"id": user_id, "username": username, "tenant": tenant, "tenant_id": tenant_id, "access": access},
+        }))
+    }
+
+    /// `POST /auth/refresh` (A3.3): the body's `token` wins over the header's.
+    pub async fn refresh(&self, body: Option<Value>, header: Option<String>) -> Result<Value> {
+        let b = body_object(body)?;
+        let token = match opt_str(&b, "token")? {
+            Some(t) => t.to_owned(),
+            None => header.ok_or_else(|| Error::new(ErrorCode::AuthTokenRequired))?,
+        };
+        let claims = self.keys.verify(&token)?;
+        if claims.token_use.is_some() {
+            return Err(Error::new(ErrorCode::AuthTokenInvalid));
+        }
+        if claims.auth_type != AuthType::Username.as_str() || claims.is_fake == Some(true) {
+            return Err(Error::new(ErrorCode::AuthRefreshUnsupported));
+        }
+        let ctx = self.resolve(&claims, String::new()).await?;
+        self.issue_login(ctx.tenant.as_str(), ctx.tenant_id, ctx.user_id, &ctx.username, ctx.role)
+    }
+
+    /// Verifies a bearer credential and re-resolves the identity from the database.
+    pub async fn authenticate(&self, token: &str, request_id: String) -> Result<TenantCtx> {
+        if token.starts_with("abk_") {
+            // API keys arrive with their issue; an unknown key is an invalid token.
+            return Err(Error::new(ErrorCode::AuthTokenInvalid));
+        }
+        let claims = self.keys.verify(token)?;
+        if claims.token_use.is_some() {
+            return Err(Error::new(ErrorCode::AuthTokenInvalid));
+        }
+        self.resolve(&claims, request_id).await
+    }
+
+    async fn resolve(&self, claims: &Claims, request_id: String) -> Result<TenantCtx> {
+        let invalid = || Error::new(ErrorCode::AuthTokenInvalid);
+        let tenant_id = claims.tenant_uuid()?;
+        let user_id = claims.user_uuid()?;
+        let tenant = ident::tenant_name(&claims.tenant).map_err(|_| invalid())?;
+        let auth_type = match claims.auth_type.as_str() {
+            "username" => AuthType::Username,
+            "public_key" => AuthType::PublicKey,
+            "api_key" => AuthType::ApiKey,
+            _ => return Err(invalid()),
+        };
+        let id = self
+            .store
+            .resolve(tenant_id, &tenant, user_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::TenantInactive))?;
+        if id.tenant_name != tenant.as_str() {
+            return Err(invalid());
+        }
+        if id.tenant_status != "pending" && id.tenant_status != "active" {
+            return Err(Error::new(ErrorCode::TenantInactive));
+        }
+        let user = id
+            .user
+            .filter(|u| u.active)
+            .ok_or_else(|| Error::new(ErrorCode::AuthUserInactive))?;
+        Ok(TenantCtx {
+            tenant_id,
+            schema: ident::tenant_schema(&tenant),
+            tenant,
+            tenant_status: id.tenant_status,
+            user_id,
+            username: user.username,
+            role: user.access,
+            auth: AuthInfo {
+                auth_type,
+                token_id: Uuid::parse_str(&claims.jti).ok(),
+                key_id: claims.key_id.clone(),
+                key_fingerprint: claims.key_fingerprint.clone(),
+                api_key_id: claims.api_key_id.clone(),
+                is_sudo_token: claims.is_sudo == Some(true),
+                is_fake: claims.is_fake == Some(true),
+                faked_by: claims
+                    .faked_by_user_id
+                    .as_deref()
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+                issued_at: Some(claims.iat),
+                expires_at: Some(claims.exp),
+            },
+            meta_version: id.meta_version,
+            request_id,
+        })
+    }
+
+    /// `GET /api/user/me`.
+    pub async fn me(&self, ctx: &TenantCtx) -> Result<Value> {
+        self.store
+            .user_object(&ctx.tenant, ctx.user_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::AuthUserNotFound))
+    }
+
+    /// `POST /auth/dissolve` (A3.10): password body, or a root bearer token when the body has no
+    /// credentials. Returns a single-use confirmation token valid 300 s.
+    pub async fn dissolve(&self, body: Option<Value>, bearer: Option<String>) -> Result<Value> {
+        let b = body_object(body)?;
+        let has_credentials = ["tenant", "username", "password"]
+            .iter()
+            .any(|k| !matches!(b.get(*k), None | Some(Value::Null)));
+        let (tenant, tenant_id, user_id, username) = if has_credentials {
+            let login = self.login_identity(&b).await?;
+            if login.3 != Role::Root {
+                return Err(Error::new(ErrorCode::AuthDissolveForbidden));
+            }
+            (login.0, login.1, login.2, login.4)
+        } else {
+            let token = bearer.ok_or_else(|| Error::field_missing("tenant"))?;
+            let ctx = self.authenticate(&token, String::new()).await?;
+            if ctx.role != Role::Root || ctx.auth.is_fake {
+                return Err(Error::new(ErrorCode::AuthDissolveForbidden));
+            }
+            (ctx.tenant.to_string(), ctx.tenant_id, ctx.user_id, ctx.username)
+        };
+        let t = now();
+        let claims = Claims {
+            iss: "abbotik".into(),
+            sub: user_id.to_string(),
+            user_id: user_id.to_string(),
+            username,
+            tenant,
+            tenant_id: tenant_id.to_string(),
+            access: Role::Root.as_str().into(),
+            auth_type: AuthType::Username.as_str().into(),
+            iat: t,
+            exp: t + DISSOLVE_TTL,
+            jti: Uuid::new_v4().to_string(),
+            key_id: None,
+            key_fingerprint: None,
+            api_key_id: None,
+            is_sudo: None,
+            elevated_at: None,
+            elevation_reason: None,
+            is_fake: None,
+            faked_by_user_id: None,
+            faked_by_username: None,
+            faked_at: None,
+            token_use: Some("dissolve".into()),
+        };
+        Ok(json!({"confirmation_token": self.keys.sign(&claims)?, "expires_in": DISSOLVE_TTL}))
+    }
+
+    /// Password check for dissolution: (tenant, tenant_id, user_id, access, username).
+    async fn login_identity(
+        &self,
+        b: &Map<String, Value>,
+    ) -> Result<(String, Uuid, Uuid, Role, String)> {
+        let tenant_raw = req_str(b, "tenant")?;
+        let username = req_str(b, "username")?;
+        let password = req_str(b, "password")?.to_owned();
+        let tenant = self
+            .store
+            .tenant_by_name(tenant_raw)
+            .await?
+            .filter(|t| t.status != "deleted");
+        let user = match &tenant {
+            Some(t) => self.store.login_user(&ident::tenant_name(&t.name)?, username).await?,
+            None => None,
+        };
+        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, phc.as_deref()))
+            .await
+            .map_err(Error::internal)?;
+        match (tenant, user, ok) {
+            (Some(t), Some(u), true) if u.active => Ok((t.name, t.id, u.id, u.access, u.username)),
+            _ => Err(Error::new(ErrorCode::AuthLoginFailed)),
+        }
+    }
+
+    /// `POST /auth/dissolve/confirm` (A3.10).
+    pub async fn dissolve_confirm(&self, body: Option<Value>) -> Result<Value> {
+        let b = body_object(body)?;
+        let token = req_str(&b, "confirmation_token")?;
+        let claims = self.keys.verify(token).map_err(|e| match e.code {
+            ErrorCode::AuthTokenExpired => Error::new(ErrorCode::AuthDissolveTokenExpired),
+            _ => Error::new(ErrorCode::AuthDissolveTokenInvalid),
+        })?;
+        if claims.token_use.as_deref() != Some("dissolve") {
+            return Err(Error::new(ErrorCode::AuthDissolveTokenInvalid));
+        }
+        let jti = Uuid::parse_str(&claims.jti)
+            .map_err(|_| Error::new(ErrorCode::AuthDissolveTokenInvalid))?;
+        if !self.store.consume_jti(jti, claims.exp).await? {
+            return Err(Error::new(ErrorCode::AuthDissolveTokenInvalid));
+        }
+        let tenant_id = claims
+            .tenant_uuid()
+            .map_err(|_| Error::new(ErrorCode::AuthDissolveTokenInvalid))?;
+        if !self.store.dissolve(tenant_id).await? {
+            return Err(Error::new(ErrorCode::TenantNotFound));
+        }
+        Ok(json!({"tenant": claims.tenant, "username": claims.username, "dissolved": true}))
+    }
+
+    /// Builds the key ring from `(kid, secret)` pairs.
+    pub fn key_ring(keys: &[(String, Vec<u8>)]) -> Result<KeyRing> {
+        KeyRing::new(keys)
+    }
+}
+

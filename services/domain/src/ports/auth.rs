@@ -1,0 +1,81 @@
+//! The auth port: tenant registry, provisioning and identity lookups used by [`crate::auth`].
+
+use crate::{Ident, Result, Role};
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A tenant registry row.
+#[derive(Debug, Clone)]
+pub struct TenantRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub description: Option<String>,
+}
+
+/// What provisioning needs (A13): the tenant, its owner and the owner's credential.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub tenant: Ident,
+    pub description: Option<String>,
+    pub region: String,
+    pub owner_username: Ident,
+    pub owner_email: Option<String>,
+    /// argon2id PHC string (password registration).
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProvisionedTenant {
+    pub tenant_id: Uuid,
+    pub owner_id: Uuid,
+}
+
+/// A user as login needs it.
+#[derive(Debug, Clone)]
+pub struct LoginUser {
+    pub id: Uuid,
+    pub username: String,
+    pub access: Role,
+    pub active: bool,
+    pub password_hash: Option<String>,
+}
+
+/// The identity behind a token, re-read on every request.
+#[derive(Debug, Clone)]
+pub struct ResolvedIdentity {
+    pub tenant_name: String,
+    pub tenant_status: String,
+    pub meta_version: i64,
+    /// `None` when the user row does not exist.
+    pub user: Option<ResolvedUser>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedUser {
+    pub username: String,
+    pub access: Role,
+    pub active: bool,
+}
+
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Creates registry row, schema, tables, users and credential in one transaction.
+    /// `TENANT_EXISTS` on a taken name; any other failure → `TENANT_PROVISION_FAILED`, nothing left.
+    async fn provision(&self, t: NewTenant) -> Result<ProvisionedTenant>;
+    async fn count_pending(&self) -> Result<i64>;
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantRecord>>;
+    async fn tenant_by_id(&self, id: Uuid) -> Result<Option<TenantRecord>>;
+    async fn login_user(&self, tenant: &Ident, username: &str) -> Result<Option<LoginUser>>;
+    /// `pending` → `active` (no-op otherwise).
+    async fn activate(&self, tenant_id: Uuid) -> Result<()>;
+    /// Tenant status + user in one round trip; `None` when the tenant row is gone.
+    async fn resolve(&self, tenant_id: Uuid, tenant: &Ident, user_id: Uuid) -> Result<Option<ResolvedIdentity>>;
+    /// The user object of A3.8 as JSON.
+    async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>>;
+    /// Records a single-use token id; `false` when it was already used.
+    async fn consume_jti(&self, jti: Uuid, expires_at: i64) -> Result<bool>;
+    /// Marks the tenant `deleted` (dissolution, A3.10); `false` when it is not there.
+    async fn dissolve(&self, tenant_id: Uuid) -> Result<bool>;
+}
