@@ -3,11 +3,13 @@
 //! statement of the product is built in this module tree; identifiers always come from
 //! validated [`abbotik_domain::Ident`]s, quoted and schema-qualified; values are always bound.
 
+pub mod auth_store;
 pub mod db;
 mod ddl;
 pub mod describe_store;
 pub mod embedded;
 pub mod migrate;
+pub mod tenant_admin;
 pub mod tenant_schema;
 
 pub use db::{map_db_error, Db, DbConfig};
