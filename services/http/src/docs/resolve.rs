@@ -40,8 +40,20 @@ pub fn route_key(r: &RouteDoc) -> String {
         .join("/")
 }
 
-/// The docs page of one route: `/docs/api/describe/model/fields/field/GET`.
+/// The docs page of one route: `/docs/api/describe/model/fields/field/GET`. A trailing-slash
+/// route (`/docs/`, the empty case of `/docs/{*path}`) shares the page of its catch-all sibling.
 pub fn endpoint_path(r: &RouteDoc) -> String {
+    if r.path.len() > 1 && r.path.ends_with('/') {
+        let sibling = registry::all().into_iter().find(|o| {
+            o.method == r.method
+                && o.path.len() > r.path.len()
+                && o.path.starts_with(r.path)
+                && o.path[r.path.len()..].starts_with("{*")
+        });
+        if let Some(o) = sibling {
+            return endpoint_path(o);
+        }
+    }
     let key = route_key(r);
     if key.is_empty() {
         format!("/docs/{}", r.method)
@@ -127,7 +139,7 @@ pub fn all_paths() -> Vec<String> {
         .collect();
     for r in registry::all() {
         let p = endpoint_path(r);
-        out.push(p.trim_start_matches("/docs/").to_owned());
+        out.push(p.strip_prefix("/docs/").unwrap_or(&p).to_owned());
     }
     out.sort();
     out.dedup();
