@@ -78,6 +78,21 @@ impl Nats {
         })
     }
 
+    /// Waits up to `max` for the connection to be established (right after start it may
+    /// still be in its handshake); true when connected.
+    pub async fn wait_connected(&self, max: Duration) -> bool {
+        let until = tokio::time::Instant::now() + max;
+        loop {
+            if self.client.connection_state() == State::Connected {
+                return true;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Readiness: connected, and JetStream answers for this account.
     pub async fn ping(&self) -> Result<()> {
         match self.client.connection_state() {

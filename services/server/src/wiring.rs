@@ -117,7 +117,8 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Resources> {
 
 /// Builds the application state (services over their adapters).
 pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow::Result<AppState> {
-    let probes: Vec<Box<dyn Probe>> = vec![Box::new(PostgresProbe(res.db.clone()))];
+    let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(PostgresProbe(res.db.clone()))];
+    probes.extend(crate::backing::probes(cfg)?);
     Ok(AppState {
         auth: Arc::new(abbotik_domain::auth::AuthService {}),
         describe: Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(

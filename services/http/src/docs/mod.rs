@@ -91,22 +91,25 @@ pub const ROUTES: &[RouteDoc] = &[
     },
 ];
 
-/// `?format`: markdown (default) or json; anything else is a 406.
-fn wants_json(p: &Params) -> Result<bool, ApiError> {
+/// `?format`: markdown (default) or json; `None` for anything else (a 406).
+fn wants_json(p: &Params) -> Option<bool> {
     match p.get("format").map(str::to_ascii_lowercase).as_deref() {
-        None | Some("" | "markdown" | "md" | "text") => Ok(false),
-        Some("json") => Ok(true),
-        Some(other) => Err(ApiError(
-            Error::msg(
-                ErrorCode::ValidationFormatUnsupported,
-                format!(
-                    "Docs are offered as markdown or json, not {}",
-                    truncate(other, 40)
-                ),
-            )
-            .with_data(json!({"field": "format", "expected": "markdown or json"})),
-        )),
+        None | Some("" | "markdown" | "md" | "text") => Some(false),
+        Some("json") => Some(true),
+        Some(_) => None,
     }
+}
+
+fn format_unsupported(p: &Params) -> Response {
+    let asked = truncate(p.get("format").unwrap_or(""), 40);
+    ApiError(
+        Error::msg(
+            ErrorCode::ValidationFormatUnsupported,
+            format!("Docs are offered as markdown or json, not {asked}"),
+        )
+        .with_data(json!({"field": "format", "expected": "markdown or json"})),
+    )
+    .into_response()
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -116,13 +119,13 @@ fn truncate(s: &str, n: usize) -> String {
 /// A rendered page: markdown, or the JSON form.
 fn page(p: &Params, path: &str, md: String, routes: Value) -> Response {
     match wants_json(p) {
-        Err(e) => e.into_response(),
-        Ok(true) => ok(
+        None => format_unsupported(p),
+        Some(true) => ok(
             StatusCode::OK,
             json!({"path": path, "markdown": md, "routes": routes}),
             p.unwrap(),
         ),
-        Ok(false) => (
+        Some(false) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
             md,

@@ -156,7 +156,7 @@ fn operation(r: &RouteDoc, taken: &mut HashSet<String>) -> Value {
     if let Some(req) = r.request {
         op.insert(
             "requestBody".into(),
-            json!({"required": false, "content": {"application/json": {"example": example(req)}}}),
+            json!({"required": true, "content": {"application/json": {"example": example(req)}}}),
         );
     }
     let mut responses = Map::new();
