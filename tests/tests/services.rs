@@ -70,8 +70,16 @@ async fn ready_strict_checks_all_four_services() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["data"]["status"], "ready", "{}", r.text);
     for check in ["postgres", "redis", "nats", "s3"] {
-        assert_eq!(r.body["data"]["checks"][check]["ok"], true, "{check}: {}", r.text);
-        assert!(r.body["data"]["checks"][check]["latency_ms"].is_u64(), "{}", r.text);
+        assert_eq!(
+            r.body["data"]["checks"][check]["ok"], true,
+            "{check}: {}",
+            r.text
+        );
+        assert!(
+            r.body["data"]["checks"][check]["latency_ms"].is_u64(),
+            "{}",
+            r.text
+        );
     }
     // The public listener never shows dependency error text.
     assert!(!r.text.contains("error"), "{}", r.text);
@@ -84,7 +92,12 @@ async fn a_service_that_is_down_degrades_ready_and_strict_fails() {
     let r = app.get("/ready", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["data"]["status"], "degraded", "{}", r.text);
-    assert_eq!(r.body["data"]["failed"], serde_json::json!(["redis"]), "{}", r.text);
+    assert_eq!(
+        r.body["data"]["failed"],
+        serde_json::json!(["redis"]),
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["data"]["checks"]["redis"]["ok"], false);
     assert_eq!(r.body["data"]["checks"]["postgres"]["ok"], true);
 
@@ -126,7 +139,10 @@ async fn nats_jetstream_answers_account_info() {
         return;
     };
     let nats = Nats::connect(&url, None).await.expect("connect");
-    assert!(nats.wait_connected(Duration::from_secs(5)).await, "not connected");
+    assert!(
+        nats.wait_connected(Duration::from_secs(5)).await,
+        "not connected"
+    );
     nats.ping().await.expect("readiness");
     let info = nats.account_info().await.expect("JetStream account info");
     assert!(info.domain.is_none() || info.domain.is_some());
@@ -152,8 +168,14 @@ async fn s3_blob_store_put_get_head_delete() {
     let head = store.head(&key).await.unwrap().expect("head");
     assert_eq!(head.size, 70_000);
 
-    store.put(&key, b"replaced".to_vec()).await.expect("overwrite");
-    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"replaced"[..]));
+    store
+        .put(&key, b"replaced".to_vec())
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"replaced"[..])
+    );
 
     store.delete(&key).await.expect("delete");
     store.delete(&key).await.expect("delete is idempotent");

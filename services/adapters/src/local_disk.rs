@@ -128,7 +128,10 @@ mod tests {
 
         let meta = store.put(&key, b"hello".to_vec()).await.unwrap();
         assert_eq!(meta.size, 5);
-        assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            store.get(&key).await.unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
         assert_eq!(store.head(&key).await.unwrap().map(|m| m.size), Some(5));
 
         // Replace: the new bytes win, no temp file is left behind.

@@ -88,7 +88,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_rejected_without_echoing_them() {
-        let e = Redis::open("http://user:hunter2@host/").unwrap_err().to_string();
+        let e = Redis::open("http://user:hunter2@host/")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert!(Redis::open("redis://127.0.0.1:1/").is_ok());
         assert_eq!(

@@ -167,7 +167,10 @@ impl BlobStore for S3BlobStore {
             .put(&path(key), PutPayload::from(bytes))
             .await
             .map_err(|e| s3_err("put", e))?;
-        Ok(BlobMeta { size, etag: r.e_tag })
+        Ok(BlobMeta {
+            size,
+            etag: r.e_tag,
+        })
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Vec<u8>>> {
