@@ -259,7 +259,7 @@ impl DescribeTx for PgDescribeTx {
 
     async fn alter_field(&mut self, model: &Ident, old: &FieldDef, new: &FieldDef) -> Result<()> {
         let schema = self.schema.clone();
-        ddl::alter_field(self.client()?, &schema, model, old, new).await
+        super::ddl_alter::alter_field(self.client()?, &schema, model, old, new).await
     }
 
     async fn drop_field(&mut self, model: &Ident, field: &FieldDef) -> Result<()> {

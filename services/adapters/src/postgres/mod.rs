@@ -6,6 +6,7 @@
 pub mod auth_store;
 pub mod db;
 mod ddl;
+mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
 pub mod migrate;

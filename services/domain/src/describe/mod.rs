@@ -3,9 +3,12 @@
 //! version the entry was loaded at; every describe write bumps that version in the same
 //! transaction as its DDL, so every pod sees a change on the very next request.
 
+pub mod body;
 mod cache;
+pub mod rules;
+mod writes;
 
-use crate::ident::{self, Ident};
+use crate::ident;
 use crate::model::{FieldDef, ModelDef};
 use crate::ports::describe::DescribeStore;
 use crate::{Error, ErrorCode, Result, TenantCtx};
@@ -125,10 +128,5 @@ impl DescribeService {
     /// Sorted model names, system models included (`GET /api/describe`).
     pub async fn list(&self, ctx: &TenantCtx) -> Result<Vec<String>> {
         self.store.model_names(ctx).await
-    }
-
-    /// A validated model name of an existing model as it appears in a URL.
-    pub(crate) fn model_ident(name: &str) -> Result<Ident> {
-        ident::model_ref(name).ok_or_else(|| model_not_found(name))
     }
 }
