@@ -119,12 +119,16 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Resources> {
 pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow::Result<AppState> {
     let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(PostgresProbe(res.db.clone()))];
     probes.extend(crate::backing::probes(cfg)?);
+    let describe = Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(
+        abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
+    )));
     Ok(AppState {
         auth: Arc::new(abbotik_domain::auth::AuthService {}),
-        describe: Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(
-            abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
-        ))),
-        data: Arc::new(abbotik_domain::data::DataService {}),
+        data: Arc::new(abbotik_domain::data::DataService::new(
+            Arc::new(abbotik_adapters::postgres::record_store::PgRecordStore::new(res.db.clone())),
+            describe.clone(),
+        )),
+        describe,
         readiness: Arc::new(Checks(probes)),
         settings: Arc::new(HttpSettings {
             body_limit_bytes: cfg.body_limit_bytes,

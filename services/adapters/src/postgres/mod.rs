@@ -10,6 +10,9 @@ mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
 pub mod migrate;
+pub mod record_store;
+mod records_sql;
+mod records_write;
 pub mod tenant_admin;
 pub mod tenant_schema;
 

@@ -4,3 +4,4 @@
 pub mod describe;
 
 pub mod blob;
+pub mod records;
