@@ -1,0 +1,429 @@
+//! Describe (A4): every route, every field type and property, the real DDL, the error paths,
+//! one-transaction writes, and the metadata cache across two pods.
+
+use abbotik_testkit::{spawn_app, TestApp, TestTenant, DEFAULT_TEST_DATABASE_URL};
+use serde_json::{json, Value};
+
+async fn db() -> tokio_postgres::Client {
+    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("test database");
+    tokio::spawn(conn);
+    c
+}
+
+fn schema(t: &TestTenant) -> String {
+    format!("\"ns_tenant_{}\"", t.name)
+}
+
+/// Asserts status and error code; returns the error `data`.
+#[track_caller]
+fn err(r: &abbotik_testkit::Resp, status: u16, code: &str) -> Value {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["code"], code, "{}", r.text);
+    assert_eq!(r.body["success"], false);
+    r.body["data"].clone()
+}
+
+async fn put(app: &TestApp, path: &str, t: &TestTenant, body: Value) -> abbotik_testkit::Resp {
+    app.call("PUT", path, t.token(), Some(body)).await
+}
+
+async fn del(app: &TestApp, path: &str, t: &TestTenant) -> abbotik_testkit::Resp {
+    app.call("DELETE", path, t.token(), None).await
+}
+
+async fn columns(c: &tokio_postgres::Client, t: &TestTenant, table: &str) -> Vec<(String, String, bool, Option<String>)> {
+    c.query(
+        "SELECT column_name::text, data_type::text, is_nullable = 'YES', column_default::text
+         FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        &[&format!("ns_tenant_{}", t.name), &table],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+    .collect()
+}
+
+async fn indexes(c: &tokio_postgres::Client, t: &TestTenant, table: &str) -> Vec<(String, String)> {
+    c.query(
+        "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY 1",
+        &[&format!("ns_tenant_{}", t.name), &table],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+#[tokio::test]
+async fn model_lifecycle_with_inline_fields() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+
+    let r = app.get("/api/describe", t.token()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"], json!(["fields", "filters", "models", "tracked", "users"]));
+
+    let r = app
+        .post("/api/describe/customers", t.token(), json!({"fields":[{"field_name":"name","type":"text","required":true}]}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["data"]["fields"][0]["field_name"], "name");
+
+    // The contract's example, verbatim.
+    let r = app
+        .post(
+            "/api/describe/orders",
+            t.token(),
+            json!({"status":"active","description":"Customer orders",
+             "fields":{"number":{"type":"text","required":true,"unique":true},
+                       "total":{"type":"decimal","minimum":0,"tracked":true},
+                       "state":{"type":"text","enum":["new","paid","shipped"],"default":"new","index":true},
+                       "meta":{"type":"jsonb"},
+                       "customer_id":{"type":"uuid","relationship_type":"owned","related_model":"customers","relationship_name":"orders"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let d = &r.body["data"];
+    assert_eq!(d["model_name"], "orders");
+    assert_eq!(d["status"], "active");
+    assert_eq!(d["description"], "Customer orders");
+    for k in ["sudo", "frozen", "immutable", "external", "passthrough"] {
+        assert_eq!(d[k], false, "{k}");
+    }
+    let names: Vec<&str> = d["fields"].as_array().unwrap().iter().map(|f| f["field_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["number", "total", "state", "meta", "customer_id"]);
+    let number = &d["fields"][0];
+    let expected_keys = [
+        "model_name", "field_name", "type", "required", "default_value", "description", "minimum", "maximum",
+        "pattern", "enum_values", "is_array", "immutable", "sudo", "unique", "index", "searchable", "tracked",
+        "transform", "relationship_type", "related_model", "related_field", "relationship_name", "cascade_delete",
+        "created_at", "updated_at",
+    ];
+    let keys: Vec<&String> = number.as_object().unwrap().keys().collect();
+    assert_eq!(keys, expected_keys);
+    assert_eq!(number["unique"], true);
+    assert_eq!(number["required"], true);
+    let ts = d["created_at"].as_str().unwrap();
+    assert!(ts.ends_with('Z') && ts.len() == 27, "{ts}");
+    assert_eq!(d["fields"][1]["minimum"], json!(0));
+    assert_eq!(d["fields"][1]["tracked"], true);
+    assert_eq!(d["fields"][2]["enum_values"], json!(["new", "paid", "shipped"]));
+    assert_eq!(d["fields"][2]["default_value"], "new");
+    assert_eq!(d["fields"][4]["relationship_type"], "owned");
+    assert_eq!(d["fields"][4]["related_field"], "id");
+
+    let r = app.get("/api/describe", t.token()).await;
+    assert_eq!(r.body["data"], json!(["customers", "fields", "filters", "models", "orders", "tracked", "users"]));
+
+    let r = app.get("/api/describe/orders", t.token()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"]["fields"].as_array().unwrap().len(), 5);
+    let r = app.get("/api/describe/orders/fields", t.token()).await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 5);
+    let r = app.get("/api/describe/orders/fields/state", t.token()).await;
+    assert_eq!(r.body["data"]["index"], true);
+    let r = app.get("/api/describe/orders?unwrap", t.token()).await;
+    assert_eq!(r.body["model_name"], "orders");
+
+    // PUT model: partial, null clears description, booleans null = absent, no fields in answer.
+    let r = put(&app, "/api/describe/orders", &t, json!({"frozen":true,"description":null,"sudo":null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"]["frozen"], true);
+    assert_eq!(r.body["data"]["sudo"], false);
+    assert_eq!(r.body["data"]["description"], Value::Null);
+    assert!(r.body["data"].get("fields").is_none());
+    let r = put(&app, "/api/describe/orders", &t, json!({"model_name":"orders","status":"pending"})).await;
+    assert_eq!(r.body["data"]["status"], "pending");
+    assert_eq!(r.body["data"]["frozen"], true);
+
+    // Delete: refused while orders targets customers.
+    let d = err(&del(&app, "/api/describe/customers", &t).await, 409, "MODEL_IN_USE");
+    assert_eq!(d["fields"], json!(["orders.customer_id"]));
+    let r = del(&app, "/api/describe/orders", &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"], json!({"model_name":"orders","dropped":true}));
+    err(&app.get("/api/describe/orders", t.token()).await, 404, "MODEL_NOT_FOUND");
+    let r = del(&app, "/api/describe/customers", &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = db().await;
+    assert!(columns(&c, &t, "orders").await.is_empty());
+    let n: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {}.\"fields\" WHERE model_name IN ('orders','customers')", schema(&t)), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn every_type_and_property_makes_real_ddl() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let r = app.post("/api/describe/parents", t.token(), json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            "/api/describe/things",
+            t.token(),
+            json!({"fields":[
+                {"field_name":"t","type":"text","default":"it's \\ fine","pattern":"^it","min":1,"max":20,"transform":"trim"},
+                {"field_name":"i","type":"integer","default":-5,"required":true,"min":-10,"max":10},
+                {"field_name":"b","type":"bigserial"},
+                {"field_name":"d","type":"numeric","default":"12.50"},
+                {"field_name":"bo","type":"boolean","default":false},
+                {"field_name":"ts","type":"timestamp","default":"2026-01-02T03:04:05+01:00"},
+                {"field_name":"da","type":"date","default":"2026-02-28"},
+                {"field_name":"u","type":"uuid","default":"0C3E5B5E-8A4F-4A53-9D2C-1F6F3C1A2B10"},
+                {"field_name":"j","type":"jsonb","default":{"a":["x'y"]}},
+                {"field_name":"bi","type":"binary","default":"AAEC/w=="},
+                {"field_name":"ta","type":"text[]","default":["a","b"],"enum":["a","b","c"]},
+                {"field_name":"ia","type":"integer[]","default":[]},
+                {"field_name":"na","type":"decimal[]"},
+                {"field_name":"ua","type":"uuid[]"},
+                {"field_name":"un","type":"text","unique":true,"index":true,"searchable":true},
+                {"field_name":"pid","type":"uuid","relationship_type":"referenced","related_model":"parents"}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let f = &r.body["data"]["fields"];
+    assert_eq!(f[3]["type"], "decimal");
+    assert_eq!(f[3]["default_value"].to_string(), "12.50");
+    assert_eq!(f[5]["default_value"], "2026-01-02T02:04:05.000000Z");
+    assert_eq!(f[7]["default_value"], "0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10");
+    assert_eq!(f[10]["is_array"], true);
+    assert_eq!(f[10]["type"], "text[]");
+    assert_eq!(f[0]["transform"], "trim");
+    assert_eq!(f[0]["minimum"], 1);
+
+    let c = db().await;
+    let cols = columns(&c, &t, "things").await;
+    let by = |n: &str| cols.iter().find(|c| c.0 == n).cloned().unwrap_or_else(|| panic!("column {n}"));
+    for sys in ["id", "access_read", "access_edit", "access_full", "access_deny", "created_at", "updated_at", "trashed_at", "deleted_at"] {
+        by(sys);
+    }
+    assert_eq!(by("t").1, "text");
+    assert_eq!(by("i").1, "integer");
+    assert!(!by("i").2, "required → NOT NULL");
+    assert_eq!(by("b").1, "bigint");
+    assert_eq!(by("d").1, "numeric");
+    assert_eq!(by("bo").1, "boolean");
+    assert_eq!(by("ts").1, "timestamp with time zone");
+    assert_eq!(by("da").1, "date");
+    assert_eq!(by("u").1, "uuid");
+    assert_eq!(by("j").1, "jsonb");
+    assert_eq!(by("bi").1, "bytea");
+    assert_eq!(by("ta").1, "ARRAY");
+    // Defaults really work: insert a bare row and read it back.
+    c.batch_execute(&format!("INSERT INTO {}.\"things\" DEFAULT VALUES", schema(&t))).await.unwrap();
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT t, i, d::text, bo, ts = '2026-01-02T02:04:05Z', da::text, u::text, j::text, encode(bi, 'base64'), ta, ia, b
+                 FROM {}.\"things\"",
+                schema(&t)
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "it's \\ fine");
+    assert_eq!(row.get::<_, i32>(1), -5);
+    assert_eq!(row.get::<_, String>(2), "12.50");
+    assert!(!row.get::<_, bool>(3));
+    assert!(row.get::<_, bool>(4));
+    assert_eq!(row.get::<_, String>(5), "2026-02-28");
+    assert_eq!(row.get::<_, String>(6), "0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10");
+    assert_eq!(row.get::<_, String>(7), r#"{"a": ["x'y"]}"#);
+    assert_eq!(row.get::<_, String>(8), "AAEC/w==");
+    assert_eq!(row.get::<_, Vec<String>>(9), vec!["a", "b"]);
+    assert!(row.get::<_, Vec<i32>>(10).is_empty());
+    assert_eq!(row.get::<_, i64>(11), 1);
+
+    // Index names: kind + 20 hex of sha256("things.un"); unique is partial; searchable is GIN.
+    let idx = indexes(&c, &t, "things").await;
+    let find = |p: &str| idx.iter().find(|(n, _)| n.starts_with(p)).cloned().unwrap_or_else(|| panic!("{p}: {idx:?}"));
+    let (uq, uqdef) = find("uq_");
+    assert_eq!(uq.len(), 23);
+    assert!(uqdef.contains("UNIQUE") && uqdef.contains("WHERE (deleted_at IS NULL)"), "{uqdef}");
+    let (idxn, _) = find("idx_");
+    assert_eq!(&idxn[4..], &uq[3..], "same hash for the same field");
+    let (_, fts) = find("fts_");
+    assert!(fts.contains("gin") && fts.contains("to_tsvector('english'"), "{fts}");
+    let (_, rel) = find("rel_");
+    assert!(rel.contains("(pid)"), "{rel}");
+    // No database FK for relationships.
+    let fks: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.table_constraints WHERE table_schema = $1 AND constraint_type = 'FOREIGN KEY'",
+            &[&format!("ns_tenant_{}", t.name)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fks, 0);
+
+    // Toggling index properties off drops the recorded indexes; on creates them again.
+    let r = put(&app, "/api/describe/things/fields/un", &t, json!({"unique":false,"index":false,"searchable":false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let idx = indexes(&c, &t, "things").await;
+    assert!(idx.iter().all(|(n, _)| !n.starts_with("uq_") && !n.starts_with("idx_") && !n.starts_with("fts_")), "{idx:?}");
+    let r = put(&app, "/api/describe/things/fields/pid", &t, json!({"relationship_type":null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"]["related_model"], Value::Null);
+    assert!(indexes(&c, &t, "things").await.iter().all(|(n, _)| !n.starts_with("rel_")));
+
+    // Defaults: change and drop.
+    let r = put(&app, "/api/describe/things/fields/i", &t, json!({"default":3})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(by_default(&c, &t, "things", "i").await.unwrap().contains('3'));
+    let r = put(&app, "/api/describe/things/fields/i", &t, json!({"default_value":null,"minimum":null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"]["default_value"], Value::Null);
+    assert_eq!(r.body["data"]["minimum"], Value::Null);
+    assert_eq!(r.body["data"]["maximum"], 10);
+    assert!(by_default(&c, &t, "things", "i").await.is_none());
+    // required off → DROP NOT NULL.
+    let r = put(&app, "/api/describe/things/fields/i", &t, json!({"required":false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(columns(&c, &t, "things").await.iter().any(|c| c.0 == "i" && c.2));
+
+    // Delete a field: column gone, metadata gone.
+    let r = del(&app, "/api/describe/things/fields/un", &t).await;
+    assert_eq!(r.body["data"], json!({"model_name":"things","field_name":"un","dropped":true}));
+    assert!(columns(&c, &t, "things").await.iter().all(|c| c.0 != "un"));
+    err(&app.get("/api/describe/things/fields/un", t.token()).await, 404, "FIELD_NOT_FOUND");
+}
+
+async fn by_default(c: &tokio_postgres::Client, t: &TestTenant, table: &str, col: &str) -> Option<String> {
+    columns(c, t, table).await.into_iter().find(|c| c.0 == col).and_then(|c| c.3)
+}
+
+/// Inserts rows straight into a model table (the data surface is tested elsewhere).
+async fn insert(c: &tokio_postgres::Client, t: &TestTenant, table: &str, cols: &str, values: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for v in values {
+        let row = c
+            .query_one(&format!("INSERT INTO {}.\"{table}\" ({cols}) VALUES ({v}) RETURNING id::text", schema(t)), &[])
+            .await
+            .unwrap();
+        ids.push(row.get(0));
+    }
+    ids
+}
+
+#[tokio::test]
+async fn existing_rows_conflicts_and_all_or_nothing() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let c = db().await;
+    let r = app
+        .post("/api/describe/items", t.token(), json!({"fields":{"code":{"type":"text"},"qty":{"type":"text"},"note":{"type":"text"}}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ids = insert(&c, &t, "items", "code, qty, note", &["'a', '1', NULL", "'a', 'x', 'n'", "'b', '3', NULL"]).await;
+
+    // Type change with a value that does not convert.
+    let d = err(&put(&app, "/api/describe/items/fields/qty", &t, json!({"type":"integer"})).await, 409, "FIELD_CHANGE_CONFLICT");
+    assert_eq!(d["reason"], "cast_failed");
+    assert_eq!(d["sample_ids"], json!([ids[1]]));
+    assert_eq!(app.get("/api/describe/items/fields/qty", t.token()).await.body["data"]["type"], "text");
+    // Fix the row, then the cast works and converts the data.
+    c.batch_execute(&format!("UPDATE {}.\"items\" SET qty = '2' WHERE qty = 'x'", schema(&t))).await.unwrap();
+    let r = put(&app, "/api/describe/items/fields/qty", &t, json!({"type":"integer","minimum":0})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"]["type"], "integer");
+    assert!(columns(&c, &t, "items").await.iter().any(|c| c.0 == "qty" && c.1 == "integer"));
+    // integer → boolean is a direct cast; text → uuid goes through text input.
+    let r = put(&app, "/api/describe/items/fields/qty", &t, json!({"type":"decimal"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Unique with duplicates among live rows.
+    let d = err(&put(&app, "/api/describe/items/fields/code", &t, json!({"unique":true})).await, 409, "FIELD_CHANGE_CONFLICT");
+    assert_eq!(d["reason"], "duplicates");
+    let mut got: Vec<String> = d["sample_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    got.sort();
+    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    want.sort();
+    assert_eq!(got, want);
+    // Purged rows do not count for unique (WHERE deleted_at IS NULL); trashed rows do.
+    c.batch_execute(&format!("UPDATE {}.\"items\" SET deleted_at = now() WHERE id = '{}'", schema(&t), ids[1])).await.unwrap();
+    let r = put(&app, "/api/describe/items/fields/code", &t, json!({"unique":true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Required with nulls and no default → conflict; with a default → nulls are filled.
+    let d = err(&put(&app, "/api/describe/items/fields/note", &t, json!({"required":true})).await, 409, "FIELD_CHANGE_CONFLICT");
+    assert_eq!(d["reason"], "nulls");
+    assert_eq!(d["sample_ids"].as_array().unwrap().len(), 2);
+    let r = put(&app, "/api/describe/items/fields/note", &t, json!({"required":true,"default":"-"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let nulls: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {}.\"items\" WHERE note IS NULL", schema(&t)), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(nulls, 0);
+
+    // Adding a required field without default to a non-empty table.
+    let d = err(
+        &app.post("/api/describe/items/fields/must", t.token(), json!({"type":"text","required":true})).await,
+        409,
+        "FIELD_CHANGE_CONFLICT",
+    );
+    assert_eq!(d["reason"], "table_not_empty");
+    assert!(!d["sample_ids"].as_array().unwrap().is_empty());
+    // With a default it works and existing rows get it.
+    let r = app.post("/api/describe/items/fields/must", t.token(), json!({"type":"integer","required":true,"default":7})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // A new unique field whose default duplicates across rows.
+    let d = err(
+        &app.post("/api/describe/items/fields/tag", t.token(), json!({"type":"text","default":"x","unique":true})).await,
+        409,
+        "FIELD_CHANGE_CONFLICT",
+    );
+    assert_eq!(d["reason"], "duplicates");
+    assert!(columns(&c, &t, "items").await.iter().all(|c| c.0 != "tag"), "rolled back");
+
+    // One transaction per request: the first change of the array is undone when the second fails.
+    let before = app.get("/api/describe/items", t.token()).await.body["data"].clone();
+    let r = put(
+        &app,
+        "/api/describe/items/fields",
+        &t,
+        json!([{"field_name":"code","description":"changed","index":true},{"field_name":"code","type":"uuid"}]),
+    )
+    .await;
+    let d = err(&r, 409, "FIELD_CHANGE_CONFLICT");
+    assert_eq!(d["reason"], "cast_failed");
+    let after = app.get("/api/describe/items", t.token()).await.body["data"].clone();
+    assert_eq!(before, after);
+    assert!(indexes(&c, &t, "items").await.iter().all(|(n, _)| !n.starts_with("idx_")));
+    // Same for POST …/fields: a bad second field leaves no first column.
+    let r = app
+        .post("/api/describe/items/fields", t.token(), json!([{"field_name":"ok1","type":"text"},{"field_name":"bad","type":"money"}]))
+        .await;
+    err(&r, 400, "FIELD_TYPE_INVALID");
+    assert!(columns(&c, &t, "items").await.iter().all(|c| c.0 != "ok1"));
+    // And a successful batch.
+    let r = app
+        .post("/api/describe/items/fields", t.token(), json!([{"field_name":"ok1","type":"text"},{"field_name":"ok2","type":"date"}]))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
+    let r = put(&app, "/api/describe/items/fields", &t, json!([{"field_name":"ok1","searchable":true},{"field_name":"ok2","required":false}])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"][0]["searchable"], true);
+    let names: Vec<&str> = app.get("/api/describe/items/fields", t.token()).await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field_name"].as_str().unwrap().to_owned().leak() as &str)
+        .collect();
+    assert_eq!(names, ["code", "qty", "note", "must", "ok1", "ok2"]);
+}
