@@ -427,3 +427,219 @@ async fn existing_rows_conflicts_and_all_or_nothing() {
         .collect();
     assert_eq!(names, ["code", "qty", "note", "must", "ok1", "ok2"]);
 }
+
+/// A second user of the tenant with `access`, logging in with the owner's password.
+async fn user_with(app: &TestApp, c: &tokio_postgres::Client, t: &TestTenant, username: &str, access: &str) -> Option<String> {
+    let s = schema(t);
+    c.batch_execute(&format!(
+        "WITH u AS (INSERT INTO {s}.\"users\" (name, username, access) VALUES ('{username}', '{username}', '{access}') RETURNING id)
+         INSERT INTO {s}.\"credentials\" (user_id, password_hash)
+         SELECT u.id, cr.password_hash FROM u, {s}.\"credentials\" cr JOIN {s}.\"users\" o ON o.id = cr.user_id AND o.username = 'owner'"
+    ))
+    .await
+    .unwrap();
+    let r = app
+        .post("/auth/login", None, json!({"tenant": t.name, "username": username, "password": abbotik_testkit::TEST_PASSWORD}))
+        .await;
+    (r.status == 200).then(|| r.body["data"]["token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn reads_need_read_and_writes_need_sudo() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let c = db().await;
+    let r = app.post("/api/describe/notes", t.token(), json!({"fields":{"body":{"type":"text"}}})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    err(&app.get("/api/describe", None).await, 401, "AUTH_TOKEN_REQUIRED");
+    err(&app.post("/api/describe/x", None, json!({})).await, 401, "AUTH_TOKEN_REQUIRED");
+
+    let full = user_with(&app, &c, &t, "fuller", "full").await.expect("full user logs in");
+    let tok = Some(full.as_str());
+    assert_eq!(app.get("/api/describe", tok).await.status, 200);
+    assert_eq!(app.get("/api/describe/notes", tok).await.status, 200);
+    assert_eq!(app.get("/api/describe/notes/fields", tok).await.status, 200);
+    assert_eq!(app.get("/api/describe/notes/fields/body", tok).await.status, 200);
+    let writes: Vec<(&str, &str, Option<Value>)> = vec![
+        ("POST", "/api/describe/other", Some(json!({}))),
+        ("PUT", "/api/describe/notes", Some(json!({"frozen":true}))),
+        ("DELETE", "/api/describe/notes", None),
+        ("POST", "/api/describe/notes/fields", Some(json!([{"field_name":"x","type":"text"}]))),
+        ("PUT", "/api/describe/notes/fields", Some(json!([{"field_name":"body","index":true}]))),
+        ("POST", "/api/describe/notes/fields/x", Some(json!({"type":"text"}))),
+        ("PUT", "/api/describe/notes/fields/body", Some(json!({"index":true}))),
+        ("DELETE", "/api/describe/notes/fields/body", None),
+    ];
+    for (m, p, b) in writes {
+        let r = app.call(m, p, tok, b).await;
+        err(&r, 403, "AUTH_SUDO_REQUIRED");
+    }
+    // A sudo token of a full user may write.
+    let r = app.post("/api/user/sudo", tok, json!({})).await;
+    if r.status == 200 {
+        let sudo = r.body["data"]["token"].as_str().unwrap().to_owned();
+        let r = app.post("/api/describe/other", Some(&sudo), json!({})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    if let Some(deny) = user_with(&app, &c, &t, "denied", "deny").await {
+        let r = app.get("/api/describe", Some(&deny)).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn names_bodies_and_protection() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let post = |p: &'static str, b: Value| {
+        let app = &app;
+        let t = &t;
+        async move { app.post(p, t.token(), b).await }
+    };
+    // Name rules (A1.8).
+    for bad in ["Orders", "1x", "a__b", "pg_x", "sql_x", "sys_x", "select", "credentials", "api_keys", "fs_nodes"] {
+        let r = app.post(&format!("/api/describe/{bad}"), t.token(), json!({})).await;
+        err(&r, 400, "MODEL_NAME_INVALID");
+    }
+    let long = "a".repeat(64);
+    err(&app.post(&format!("/api/describe/{long}"), t.token(), json!({})).await, 400, "MODEL_NAME_INVALID");
+    assert_eq!(app.post(&format!("/api/describe/{}", "a".repeat(63)), t.token(), json!({})).await.status, 201);
+    for sys in ["users", "models", "fields", "filters", "tracked"] {
+        err(&app.post(&format!("/api/describe/{sys}"), t.token(), json!({})).await, 403, "MODEL_SYSTEM_PROTECTED");
+    }
+    for bad in ["id", "created_at", "access_read", "Bad", "order", "a__b"] {
+        let r = app.post("/api/describe/m1", t.token(), json!({"fields":{bad:{"type":"text"}}})).await;
+        err(&r, 400, "FIELD_NAME_INVALID");
+    }
+    err(&app.get("/api/describe/m1", t.token()).await, 404, "MODEL_NOT_FOUND");
+
+    // Model body rules.
+    let d = err(&post("/api/describe/m1", json!({"model_name":"m2"})).await, 400, "MODEL_NAME_MISMATCH");
+    assert_eq!(d["model"], "m1");
+    let r = app.post("/api/describe/m1?force=true", t.token(), json!({"model_name":"m2","description":"d"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["data"]["model_name"], "m1");
+    err(&post("/api/describe/m1", json!({})).await, 409, "MODEL_EXISTS");
+    err(&post("/api/describe/m3", json!({"status":"system"})).await, 400, "VALIDATION_FIELD_INVALID");
+    err(&post("/api/describe/m3", json!({"sudo":"yes"})).await, 400, "VALIDATION_FIELD_INVALID");
+    err(&post("/api/describe/m3", json!([1])).await, 400, "VALIDATION_BODY_NOT_OBJECT");
+    err(&post("/api/describe/m3", json!({"fields":"x"})).await, 400, "VALIDATION_FIELD_INVALID");
+    err(&post("/api/describe/m3", json!({"fields":{"a":{"type":"text"},"b":{"type":"text","bogus":1}}})).await, 400, "VALIDATION_FIELD_INVALID");
+    err(&post("/api/describe/m3", json!({"fields":[{"type":"text"}]})).await, 400, "VALIDATION_FIELD_MISSING");
+    err(&post("/api/describe/m3", json!({"fields":[{"field_name":"a","type":"text"},{"field_name":"a","type":"integer"}]})).await, 409, "FIELD_EXISTS");
+    err(&post("/api/describe/m3", json!({"fields":{"a":{}}})).await, 400, "VALIDATION_FIELD_MISSING");
+    // An empty POST body creates a model with defaults.
+    let r = app.call("POST", "/api/describe/m3", t.token(), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["data"]["fields"], json!([]));
+
+    err(&put(&app, "/api/describe/m1", &t, json!({})).await, 400, "MODEL_NO_UPDATES");
+    err(&app.call("PUT", "/api/describe/m1", t.token(), None).await, 400, "MODEL_NO_UPDATES");
+    err(&put(&app, "/api/describe/m1", &t, json!({"model_name":"m1"})).await, 400, "MODEL_NO_UPDATES");
+    let d = err(&put(&app, "/api/describe/m1", &t, json!({"model_name":"zz","frozen":true})).await, 400, "VALIDATION_FIELD_INVALID");
+    assert_eq!(d["field"], "model_name");
+    err(&put(&app, "/api/describe/m1", &t, json!({"fields":{}})).await, 400, "VALIDATION_FIELD_INVALID");
+    err(&put(&app, "/api/describe/nope", &t, json!({"frozen":true})).await, 404, "MODEL_NOT_FOUND");
+    err(&del(&app, "/api/describe/nope", &t).await, 404, "MODEL_NOT_FOUND");
+
+    // Field type and constraint errors.
+    let d = err(&post("/api/describe/m1/fields/f", json!({"type":"money"})).await, 400, "FIELD_TYPE_INVALID");
+    assert!(d["valid_types"].as_array().unwrap().contains(&json!("decimal")));
+    err(&post("/api/describe/m1/fields/f", json!({})).await, 400, "VALIDATION_FIELD_MISSING");
+    let cases = [
+        (json!({"type":"text","default":5}), "default_value"),
+        (json!({"type":"integer","min":1,"default":0}), "default_value"),
+        (json!({"type":"text","enum":["a"],"default":"b"}), "default_value"),
+        (json!({"type":"text","pattern":"^x","default":"y"}), "default_value"),
+        (json!({"type":"text","pattern":"(("}), "pattern"),
+        (json!({"type":"boolean","max":1}), "maximum"),
+        (json!({"type":"integer","min":3,"max":1}), "minimum"),
+        (json!({"type":"text","enum":[1]}), "enum_values"),
+        (json!({"type":"integer","transform":"trim"}), "transform"),
+        (json!({"type":"text","transform":"reverse"}), "transform"),
+        (json!({"type":"bigserial","default":1}), "default_value"),
+    ];
+    for (body, prop) in cases {
+        let d = err(&post("/api/describe/m1/fields/f", body.clone()).await, 400, "FIELD_CONSTRAINT_INVALID");
+        assert_eq!(d["property"], prop, "{body}");
+    }
+    // Relationship errors.
+    for body in [
+        json!({"type":"text","relationship_type":"referenced","related_model":"m3"}),
+        json!({"type":"uuid","relationship_type":"referenced","related_model":"nope"}),
+        json!({"type":"uuid","relationship_type":"referenced","related_model":"credentials"}),
+        json!({"type":"uuid","relationship_type":"owned","related_model":"m3"}),
+        json!({"type":"uuid","relationship_type":"owned","related_model":"m3","relationship_name":"kids","related_field":"name"}),
+        json!({"type":"uuid","related_model":"m3"}),
+        json!({"type":"uuid","relationship_type":"sibling","related_model":"m3"}),
+        json!({"type":"uuid","relationship_type":"referenced","related_model":"m3","cascade_delete":true}),
+    ] {
+        err(&post("/api/describe/m1/fields/f", body.clone()).await, 400, "FIELD_RELATIONSHIP_INVALID");
+    }
+    let r = post("/api/describe/m1/fields/f", json!({"type":"uuid","relationship_type":"owned","related_model":"m3","relationship_name":"kids","cascade_delete":true})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // relationship_name is unique per parent.
+    let r = post("/api/describe/m1/fields/g", json!({"type":"uuid","relationship_type":"owned","related_model":"m3","relationship_name":"kids"})).await;
+    err(&r, 400, "FIELD_RELATIONSHIP_INVALID");
+    err(&post("/api/describe/m1/fields/f", json!({"type":"text"})).await, 409, "FIELD_EXISTS");
+    err(&post("/api/describe/m1/fields/bad_name_", json!({"type":"text","field_name":"other"})).await, 400, "VALIDATION_FIELD_INVALID");
+    err(&post("/api/describe/m1/fields", json!({"field_name":"x","type":"text"})).await, 400, "VALIDATION_BODY_NOT_ARRAY");
+    err(&put(&app, "/api/describe/m1/fields", &t, json!({})).await, 400, "VALIDATION_BODY_NOT_ARRAY");
+    err(&put(&app, "/api/describe/m1/fields", &t, json!([{"field_name":"zz","index":true}])).await, 404, "FIELD_NOT_FOUND");
+    err(&put(&app, "/api/describe/m1/fields/zz", &t, json!({"index":true})).await, 404, "FIELD_NOT_FOUND");
+    err(&del(&app, "/api/describe/m1/fields/zz", &t).await, 404, "FIELD_NOT_FOUND");
+    let d = err(&put(&app, "/api/describe/m1/fields/f", &t, json!({"field_name":"g"})).await, 400, "VALIDATION_FIELD_INVALID");
+    assert_eq!(d["field"], "field_name");
+    err(&put(&app, "/api/describe/m1/fields/f", &t, json!({"type":"bigserial"})).await, 400, "FIELD_TYPE_INVALID");
+    // A GET result can be sent back unchanged.
+    let f = app.get("/api/describe/m1/fields/f", t.token()).await.body["data"].clone();
+    let r = put(&app, "/api/describe/m1/fields/f", &t, f.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Removing the target model is refused while m1.f points at it; cascade children are listed.
+    let d = err(&del(&app, "/api/describe/m3", &t).await, 409, "MODEL_IN_USE");
+    assert_eq!(d["fields"], json!(["m1.f"]));
+
+    // System models: readable, never writable.
+    let r = app.get("/api/describe/users", t.token()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"]["status"], "system");
+    assert_eq!(r.body["data"]["fields"][1]["field_name"], "username");
+    err(&put(&app, "/api/describe/users", &t, json!({"frozen":true})).await, 403, "MODEL_SYSTEM_PROTECTED");
+    err(&del(&app, "/api/describe/models", &t).await, 403, "MODEL_SYSTEM_PROTECTED");
+    err(&post("/api/describe/users/fields/x", json!({"type":"text"})).await, 403, "FIELD_SYSTEM_PROTECTED");
+    err(&post("/api/describe/users/fields", json!([{"field_name":"x","type":"text"}])).await, 403, "FIELD_SYSTEM_PROTECTED");
+    err(&put(&app, "/api/describe/tracked/fields/operation", &t, json!({"index":true})).await, 403, "FIELD_SYSTEM_PROTECTED");
+    err(&put(&app, "/api/describe/fields/fields", &t, json!([{"field_name":"type","index":true}])).await, 403, "FIELD_SYSTEM_PROTECTED");
+    err(&del(&app, "/api/describe/filters/fields/name", &t).await, 403, "FIELD_SYSTEM_PROTECTED");
+    // Internal tables are not models.
+    for internal in ["credentials", "idempotency_keys", "machine_keys"] {
+        err(&app.get(&format!("/api/describe/{internal}"), t.token()).await, 404, "MODEL_NOT_FOUND");
+        err(&del(&app, &format!("/api/describe/{internal}"), &t).await, 404, "MODEL_NOT_FOUND");
+    }
+}
+
+#[tokio::test]
+async fn two_pods_see_a_change_on_the_next_request() {
+    let a = spawn_app().await;
+    let b = spawn_app().await;
+    let t = TestTenant::new(&a).await;
+    let r = a.post("/api/describe/shared", t.token(), json!({"fields":{"one":{"type":"text"}}})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let count = |r: &abbotik_testkit::Resp| r.body["data"]["fields"].as_array().map_or(0, Vec::len);
+    // Both pods load (and cache) the model.
+    assert_eq!(count(&a.get("/api/describe/shared", t.token()).await), 1);
+    assert_eq!(count(&b.get("/api/describe/shared", t.token()).await), 1);
+    for n in 2..5 {
+        let (writer, reader) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let r = writer.post(&format!("/api/describe/shared/fields/f{n}"), t.token(), json!({"type":"integer"})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(count(&reader.get("/api/describe/shared", t.token()).await), n);
+        assert_eq!(count(&writer.get("/api/describe/shared", t.token()).await), n);
+    }
+    let r = b.call("PUT", "/api/describe/shared/fields/f2", t.token(), Some(json!({"description":"seen"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(a.get("/api/describe/shared/fields/f2", t.token()).await.body["data"]["description"], "seen");
+    let r = a.call("DELETE", "/api/describe/shared", t.token(), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    err(&b.get("/api/describe/shared", t.token()).await, 404, "MODEL_NOT_FOUND");
+}
