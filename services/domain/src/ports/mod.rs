@@ -1,7 +1,7 @@
 //! Ports: the traits adapters implement. Each external system sits behind one, with a real
 //! adapter and an in-memory twin.
 
-pub mod describe;
-
+pub mod auth;
 pub mod blob;
+pub mod describe;
 pub mod records;
