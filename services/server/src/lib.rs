@@ -1,6 +1,7 @@
 //! The server library behind the `abbot-api` binary: configuration, wiring of concrete
 //! adapters, and the run/migrate/tenant commands. Tests start the same server in-process.
 
+pub mod admin;
 pub mod backing;
 pub mod cli;
 pub mod config;

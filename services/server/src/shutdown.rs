@@ -66,3 +66,35 @@ impl Shutdown {
         }
     }
 }
+
+/// Steps (1)–(3) of B6: `/ready` turns 503, wait `delay` for load balancers, stop accepting,
+/// and wait for `serve` (the HTTP server) to finish its in-flight requests. Returns `true` when
+/// all of it completed within `grace`; `false` past the deadline or on a second signal (an
+/// operator pressing Ctrl-C twice wants out now).
+pub async fn drain(
+    sd: &Shutdown,
+    delay: Duration,
+    grace: Duration,
+    serve: &mut tokio::task::JoinHandle<std::io::Result<()>>,
+) -> bool {
+    let sequence = async {
+        sd.begin(delay).await;
+        match serve.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "HTTP server task failed"),
+        }
+    };
+    tokio::select! {
+        r = tokio::time::timeout(grace, sequence) => {
+            if r.is_err() {
+                tracing::error!(grace_seconds = grace.as_secs(), "shutdown deadline passed with requests still in flight");
+            }
+            r.is_ok()
+        }
+        _ = signal() => {
+            tracing::warn!("second signal: shutting down without waiting for the drain");
+            false
+        }
+    }
+}

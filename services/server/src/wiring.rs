@@ -74,8 +74,16 @@ pub struct Resources {
     pub embedded: Option<EmbeddedPg>,
 }
 
-/// Opens the database: the embedded cluster when `ABBOTIK_DATABASE_URL` is unset.
+/// Opens the database: the embedded cluster when `ABBOTIK_DATABASE_URL` is unset (owned by
+/// this process: another server on the same data directory is refused).
 pub async fn open_db(cfg: &Config) -> anyhow::Result<Resources> {
+    open_db_as(cfg, true).await
+}
+
+/// [`open_db`] for admin commands (`migrate`, `tenant …`) with `exclusive = false`: in embedded
+/// mode they attach to the cluster of a running server (and leave it running), or start and
+/// stop it themselves when no server runs.
+pub async fn open_db_as(cfg: &Config, exclusive: bool) -> anyhow::Result<Resources> {
     let (dbcfg, embedded) = match &cfg.database_url {
         Some(url) => (
             DbConfig {
@@ -94,6 +102,7 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Resources> {
                 data_dir: cfg.data_dir.clone(),
                 pg_bin: cfg.pg_bin.clone(),
                 pg_user: cfg.pg_user.clone(),
+                exclusive,
             })
             .await
             .context("starting the embedded PostgreSQL")?;
@@ -148,19 +157,46 @@ pub struct Running {
     pub shutdown: Shutdown,
     pub resources: Resources,
     pub serve: JoinHandle<std::io::Result<()>>,
+    /// The application state (the metrics listener answers `/health` and `/ready` from it).
+    pub state: AppState,
 }
 
 /// Opens resources, migrates in embedded mode, binds the listener and serves in the background.
+/// On failure after the database was opened, the resources are closed again (an embedded
+/// cluster is not left running).
 pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let resources = open_db(cfg).await?;
+    match serve_on(cfg, &resources).await {
+        Ok((addr, shutdown, state, serve)) => Ok(Running {
+            addr,
+            shutdown,
+            resources,
+            serve,
+            state,
+        }),
+        Err(e) => {
+            close_resources(&resources).await;
+            Err(e)
+        }
+    }
+}
+
+type Served = (
+    SocketAddr,
+    Shutdown,
+    AppState,
+    JoinHandle<std::io::Result<()>>,
+);
+
+async fn serve_on(cfg: &Config, resources: &Resources) -> anyhow::Result<Served> {
     if cfg.embedded() {
         pg_migrate::migrate(&resources.db)
             .await
             .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     }
     let shutdown = Shutdown::new();
-    let state = build_state(cfg, &resources, &shutdown)?;
-    let app = abbotik_http::router(state);
+    let state = build_state(cfg, resources, &shutdown)?;
+    let app = abbotik_http::router(state.clone());
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -171,65 +207,137 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             .with_graceful_shutdown(async move { stop.stopped().await })
             .await
     });
-    Ok(Running {
-        addr,
-        shutdown,
-        resources,
-        serve,
-    })
+    Ok((addr, shutdown, state, serve))
 }
 
-/// `abbot-api run`.
+/// Step (7)–(8) of the ordered shutdown (B6): close the pools, then stop the embedded
+/// PostgreSQL. Every backing client opened by [`open_db`] is closed here.
+pub async fn close_resources(res: &Resources) {
+    res.db.close();
+    if let Some(pg) = &res.embedded {
+        if let Err(e) = pg.stop().await {
+            tracing::warn!(error = %format!("{e:#}"), "stopping the embedded PostgreSQL");
+        }
+    }
+}
+
+/// `abbot-api run`: serve until SIGTERM/SIGINT, then the ordered shutdown of B6. Exit code 0
+/// after a complete drain, 1 when the grace deadline passed (or a second signal cut it short).
 pub async fn run(cfg: Config, _workers: Workers) -> anyhow::Result<i32> {
     let metrics = telemetry::init_metrics(&cfg);
-    let running = start(&cfg).await?;
-    if let Some(handle) = metrics {
-        spawn_metrics_listener(cfg.metrics_listen, handle).await;
-    }
+    let mut running = start(&cfg).await?;
+    let ops = if cfg.metrics_enabled {
+        spawn_metrics_listener(
+            cfg.metrics_listen,
+            metrics,
+            running.state.clone(),
+            running.resources.db.clone(),
+        )
+        .await
+    } else {
+        None
+    };
     tracing::info!(addr = %running.addr, embedded = cfg.embedded(), "abbot-api listening");
     println!("abbot-api listening on http://{}", running.addr);
-    shutdown::signal().await;
-    tracing::info!("shutdown requested");
-    let grace = Duration::from_secs(cfg.shutdown_grace_seconds);
-    let deadline = tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        eprintln!("abbot-api: shutdown deadline passed");
-        std::process::exit(1);
+    let ops = ops.map(|(addr, task)| {
+        println!("abbot-api ops listener (/metrics, /health, /ready) on http://{addr}");
+        task
     });
-    running
-        .shutdown
-        .begin(Duration::from_secs(cfg.shutdown_delay_seconds))
-        .await;
-    let _ = running.serve.await;
-    running.resources.db.close();
-    if let Some(pg) = &running.resources.embedded {
-        if let Err(e) = pg.stop().await {
-            tracing::warn!(error = %e, "stopping embedded PostgreSQL");
+    let early_exit = tokio::select! {
+        _ = shutdown::signal() => None,
+        r = &mut running.serve => Some(r),
+    };
+    if let Some(r) = early_exit {
+        // The listener failed on its own: nothing left to drain.
+        tracing::error!(result = ?r.map(|r| r.map_err(|e| e.to_string())), "the HTTP listener stopped");
+        if let Some(t) = ops {
+            t.abort();
         }
+        close_resources(&running.resources).await;
+        return Ok(1);
     }
-    deadline.abort();
-    tracing::info!("shutdown complete");
-    Ok(0)
+    tracing::info!("shutdown requested");
+    let drained = shutdown::drain(
+        &running.shutdown,
+        Duration::from_secs(cfg.shutdown_delay_seconds),
+        Duration::from_secs(cfg.shutdown_grace_seconds),
+        &mut running.serve,
+    )
+    .await;
+    if !drained {
+        running.serve.abort();
+    }
+    // (4)–(6) background loops, publishes and telemetry are stopped/flushed by their owners
+    // here once they exist; the ops listener answers until the very end.
+    if let Some(t) = ops {
+        t.abort();
+    }
+    close_resources(&running.resources).await;
+    tracing::info!(drained, "shutdown complete");
+    Ok(if drained { 0 } else { 1 })
 }
 
+/// The ops listener on `ABBOTIK_METRICS_LISTEN` (B6): `/metrics`, `/health` and the detailed
+/// `/ready` (with the dependency error strings, which the public listener never shows).
 async fn spawn_metrics_listener(
     addr: SocketAddr,
-    handle: metrics_exporter_prometheus::PrometheusHandle,
-) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let h = handle.clone();
-            async move { h.render() }
-        }),
-    );
+    handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    state: AppState,
+    db: Db,
+) -> Option<(SocketAddr, JoinHandle<()>)> {
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use std::collections::HashMap;
+    let metrics = move || {
+        let h = handle.clone();
+        let db = db.clone();
+        async move {
+            let (idle, used) = db.pool_status();
+            metrics::gauge!("abbotik_db_pool_connections", "state" => "idle").set(idle as f64);
+            metrics::gauge!("abbotik_db_pool_connections", "state" => "used").set(used as f64);
+            match h {
+                Some(h) => (StatusCode::OK, h.render()),
+                None => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "# metrics recorder unavailable\n".to_owned(),
+                ),
+            }
+        }
+    };
+    let health = |State(s): State<AppState>| async move {
+        abbotik_http::extract::ok(
+            StatusCode::OK,
+            serde_json::json!({
+                "status": "healthy",
+                "timestamp": abbotik_domain::time::Ts::now(),
+                "uptime": (s.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                "version": s.settings.version,
+                "region": s.settings.region,
+            }),
+            false,
+        )
+    };
+    let ready = |State(s): State<AppState>, Query(q): Query<HashMap<String, String>>| async move {
+        let strict = matches!(q.get("strict").map(String::as_str), Some("true" | "1"));
+        abbotik_http::routes::health::readiness_response(&s, strict, true).await
+    };
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/health", axum::routing::get(health))
+        .route("/ready", axum::routing::get(ready))
+        .with_state(state);
     match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => {
-            tokio::spawn(async move {
+            let bound = l.local_addr().unwrap_or(addr);
+            let task = tokio::spawn(async move {
                 let _ = axum::serve(l, app).await;
             });
+            Some((bound, task))
         }
-        Err(e) => tracing::warn!(%addr, error = %e, "metrics listener not started"),
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "metrics listener not started");
+            None
+        }
     }
 }
 
@@ -247,28 +355,29 @@ pub async fn migrate_db(db: &Db) -> anyhow::Result<()> {
 
 /// `abbot-api migrate [--check]`.
 pub async fn migrate(cfg: Config, check: bool) -> anyhow::Result<i32> {
-    let res = open_db(&cfg).await?;
-    let code = if check {
-        let behind = pg_migrate::is_behind(&res.db)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("{}", if behind { "behind" } else { "up to date" });
-        i32::from(behind)
-    } else {
-        pg_migrate::migrate(&res.db)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("migrations applied");
-        0
-    };
-    res.db.close();
-    if let Some(pg) = &res.embedded {
-        pg.stop().await?;
+    let res = open_db_as(&cfg, false).await?;
+    let result = async {
+        if check {
+            let behind = pg_migrate::is_behind(&res.db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", if behind { "behind" } else { "up to date" });
+            Ok(i32::from(behind))
+        } else {
+            migrate_db(&res.db).await?;
+            println!("migrations applied");
+            Ok(0)
+        }
     }
-    Ok(code)
+    .await;
+    close_resources(&res).await;
+    result
 }
 
-/// `abbot-api tenant …`.
-pub async fn tenant(_cfg: Config, _action: TenantAction) -> anyhow::Result<i32> {
-    anyhow::bail!("tenant administration is not built yet")
+/// `abbot-api tenant …` (direct database access; see [`crate::admin`]).
+pub async fn tenant(cfg: Config, action: TenantAction) -> anyhow::Result<i32> {
+    let res = open_db_as(&cfg, false).await?;
+    let result = crate::admin::tenant(&res.db, action).await;
+    close_resources(&res).await;
+    result
 }

@@ -168,7 +168,7 @@ fn take_lock(l: &Layout) -> anyhow::Result<Result<Flock<File>, Option<u32>>> {
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             lock.set_len(0)?;
-            write!(&mut *lock, "{}\n", std::process::id())?;
+            writeln!(&mut *lock, "{}", std::process::id())?;
             Ok(Ok(lock))
         }
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {

@@ -187,7 +187,7 @@ fn well_known_dirs() -> Vec<PathBuf> {
             found.push((major, e.path().join("bin")));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
     found.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -197,7 +197,14 @@ pub fn conf_text(l: &Layout) -> String {
          log_timezone = 'UTC'\n\
          logging_collector = off\n\
          log_line_prefix = '%m [%p] '\n\
-         log_checkpoints = off\n"
+         log_checkpoints = off\n{}",
+        // Crash recovery first syncs the data directory; one syncfs() instead of an fsync()
+        // per file makes a restart after SIGKILL seconds faster (Linux only).
+        if cfg!(target_os = "linux") {
+            "recovery_init_sync_method = syncfs\n"
+        } else {
+            ""
+        }
     )
 }
 
