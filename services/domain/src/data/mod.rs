@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub use query::ReadOptions;
+pub use relations::RelPath;
 
 /// Most cascade steps followed from one model (guards self-referencing trees).
 const MAX_CASCADE_STEPS: usize = 32;

@@ -18,6 +18,14 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// `/api/data/:model/:id/:relationship` of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RelPath<'a> {
+    pub model: &'a str,
+    pub id: &'a str,
+    pub relationship: &'a str,
+}
+
 /// A resolved relationship: the child model, its key field and the parent id.
 struct Rel {
     child: Arc<ModelDef>,
@@ -56,7 +64,8 @@ impl Rel {
 }
 
 impl DataService {
-    async fn rel(&self, ctx: &TenantCtx, model: &str, id: &str, rel: &str, op: Op) -> Result<Rel> {
+    async fn rel(&self, ctx: &TenantCtx, path: &RelPath<'_>, op: Op) -> Result<Rel> {
+        let (model, id, rel) = (path.model, path.id, path.relationship);
         let parent = self.model(ctx, model).await?;
         access::check(ctx, &parent, Op::Read)?;
         let (child, fk) = self
@@ -83,12 +92,10 @@ impl DataService {
     pub async fn rel_list(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         opts: &ReadOptions,
     ) -> Result<Raw> {
-        let r = self.rel(ctx, model, id, rel, Op::Read).await?;
+        let r = self.rel(ctx, path, Op::Read).await?;
         let trashed = if opts.include_trashed {
             TrashedScope::Include
         } else {
@@ -105,13 +112,11 @@ impl DataService {
     pub async fn rel_create(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         body: Option<&Value>,
         opts: &ReadOptions,
     ) -> Result<Raw> {
-        let r = self.rel(ctx, model, id, rel, Op::Create).await?;
+        let r = self.rel(ctx, path, Op::Create).await?;
         let empty = Value::Object(Map::new());
         let (list, array) = items(body.unwrap_or(&empty))?;
         let mut owned: Vec<Map<String, Value>> = list.into_iter().cloned().collect();
@@ -135,13 +140,11 @@ impl DataService {
     pub async fn rel_update(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         body: Option<&Value>,
         opts: &ReadOptions,
     ) -> Result<Raw> {
-        let r = self.rel(ctx, model, id, rel, Op::Update).await?;
+        let r = self.rel(ctx, path, Op::Update).await?;
         let empty = Value::Object(Map::new());
         let body = body.unwrap_or(&empty);
         let (list, array) = items(body)?;
@@ -178,14 +181,12 @@ impl DataService {
     pub async fn rel_delete(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         permanent: bool,
         opts: &ReadOptions,
     ) -> Result<Raw> {
         let (op, lop) = delete_ops(permanent);
-        let r = self.rel(ctx, model, id, rel, op).await?;
+        let r = self.rel(ctx, path, op).await?;
         let rows = self
             .life(
                 ctx,
@@ -203,13 +204,11 @@ impl DataService {
     pub async fn rel_get(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         child: &str,
         opts: &ReadOptions,
     ) -> Result<Raw> {
-        let r = self.rel(ctx, model, id, rel, Op::Read).await?;
+        let r = self.rel(ctx, path, Op::Read).await?;
         let trashed = if opts.include_trashed {
             TrashedScope::Include
         } else {
@@ -223,14 +222,12 @@ impl DataService {
     pub async fn rel_update_one(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         child: &str,
         body: Option<&Value>,
         opts: &ReadOptions,
     ) -> Result<Raw> {
-        let r = self.rel(ctx, model, id, rel, Op::Update).await?;
+        let r = self.rel(ctx, path, Op::Update).await?;
         let cid = parse_id(&r.child.model_name, child)?;
         let mut obj = object_body(body)?;
         obj.remove("id");
@@ -248,15 +245,13 @@ impl DataService {
     pub async fn rel_delete_one(
         &self,
         ctx: &TenantCtx,
-        model: &str,
-        id: &str,
-        rel: &str,
+        path: &RelPath<'_>,
         child: &str,
         permanent: bool,
         opts: &ReadOptions,
     ) -> Result<Raw> {
         let (op, lop) = delete_ops(permanent);
-        let r = self.rel(ctx, model, id, rel, op).await?;
+        let r = self.rel(ctx, path, op).await?;
         let cid = parse_id(&r.child.model_name, child)?;
         let rows = self
             .life(

@@ -4,6 +4,7 @@
 use super::{answer, json_only, read_opts, Res};
 use crate::extract::{Ctx, JsonBody, Params};
 use crate::state::AppState;
+use abbotik_domain::data::RelPath;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 
@@ -18,7 +19,18 @@ pub async fn list(
     h: HeaderMap,
 ) -> Res {
     json_only(&p, &h)?;
-    let raw = s.data.rel_list(&ctx, &m, &id, &r, &read_opts(&p)?).await?;
+    let raw = s
+        .data
+        .rel_list(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            &read_opts(&p)?,
+        )
+        .await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
 
@@ -31,7 +43,16 @@ pub async fn create(
 ) -> Res {
     let raw = s
         .data
-        .rel_create(&ctx, &m, &id, &r, b.as_ref(), &read_opts(&p)?)
+        .rel_create(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            b.as_ref(),
+            &read_opts(&p)?,
+        )
         .await?;
     answer(&s, StatusCode::CREATED, &raw, &p)
 }
@@ -45,7 +66,16 @@ pub async fn update(
 ) -> Res {
     let raw = s
         .data
-        .rel_update(&ctx, &m, &id, &r, b.as_ref(), &read_opts(&p)?)
+        .rel_update(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            b.as_ref(),
+            &read_opts(&p)?,
+        )
         .await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
@@ -59,7 +89,16 @@ pub async fn remove(
     let permanent = p.flag("permanent", false)?;
     let raw = s
         .data
-        .rel_delete(&ctx, &m, &id, &r, permanent, &read_opts(&p)?)
+        .rel_delete(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            permanent,
+            &read_opts(&p)?,
+        )
         .await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
@@ -74,7 +113,16 @@ pub async fn get_child(
     json_only(&p, &h)?;
     let raw = s
         .data
-        .rel_get(&ctx, &m, &id, &r, &c, &read_opts(&p)?)
+        .rel_get(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            &c,
+            &read_opts(&p)?,
+        )
         .await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
@@ -88,7 +136,17 @@ pub async fn update_child(
 ) -> Res {
     let raw = s
         .data
-        .rel_update_one(&ctx, &m, &id, &r, &c, b.as_ref(), &read_opts(&p)?)
+        .rel_update_one(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            &c,
+            b.as_ref(),
+            &read_opts(&p)?,
+        )
         .await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
@@ -102,7 +160,17 @@ pub async fn remove_child(
     let permanent = p.flag("permanent", false)?;
     let raw = s
         .data
-        .rel_delete_one(&ctx, &m, &id, &r, &c, permanent, &read_opts(&p)?)
+        .rel_delete_one(
+            &ctx,
+            &RelPath {
+                model: &m,
+                id: &id,
+                relationship: &r,
+            },
+            &c,
+            permanent,
+            &read_opts(&p)?,
+        )
         .await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
