@@ -16,7 +16,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -335,13 +335,19 @@ async fn load(
     limit: Duration,
     stop: Arc<AtomicBool>,
     signaled: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
 ) -> Load {
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
-            let (base, stop, signaled, run) =
-                (base.clone(), stop.clone(), signaled.clone(), run.clone());
+            let (base, stop, signaled, run, acks) = (
+                base.clone(),
+                stop.clone(),
+                signaled.clone(),
+                run.clone(),
+                acks.clone(),
+            );
             tokio::spawn(async move {
                 let c = client();
                 let mut out = Load::default();
@@ -354,6 +360,7 @@ async fn load(
                     let r = register(&c, &base, &name).await.map_err(|e| e.to_string());
                     if r == Ok(201) {
                         out.acked.push(name.clone());
+                        acks.fetch_add(1, Ordering::SeqCst);
                     }
                     let failed = r.is_err();
                     if before {
@@ -374,6 +381,14 @@ async fn load(
         all.before_signal.extend(l.before_signal);
     }
     all
+}
+
+/// Waits (bounded: at most `limit`) until `n` writes were acknowledged.
+async fn wait_acks(acks: &AtomicUsize, n: usize, limit: Duration) {
+    let started = Instant::now();
+    while acks.load(Ordering::SeqCst) < n && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Every acknowledged tenant can log in (4 at a time).
@@ -415,6 +430,7 @@ async fn crash_during_writes(kill_postgres_too: bool) {
     let mut server = Server::start(&dir, &[]).await;
     let stop = Arc::new(AtomicBool::new(false));
     let never = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicUsize::new(0));
     let writers = tokio::spawn(load(
         server.base.clone(),
         6,
@@ -422,9 +438,11 @@ async fn crash_during_writes(kill_postgres_too: bool) {
         Duration::from_secs(30),
         stop.clone(),
         never,
+        acks.clone(),
     ));
-    // Let writes flow for a while (bounded), then crash.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Let writes flow (at least 1 s and 10 acknowledged writes, at most 30 s), then crash.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    wait_acks(&acks, 10, Duration::from_secs(30)).await;
     let postmaster = dir.postmaster().expect("embedded postgres runs");
     signal(server.pid(), nix::sys::signal::Signal::SIGKILL);
     if kill_postgres_too {
@@ -511,6 +529,7 @@ async fn sigterm_during_load_drains_and_exits_zero() {
         let postmaster = dir.postmaster().expect("embedded postgres runs");
         let stop = Arc::new(AtomicBool::new(false));
         let signaled = Arc::new(AtomicBool::new(false));
+        let acks = Arc::new(AtomicUsize::new(0));
         let writers = tokio::spawn(load(
             server.base.clone(),
             6,
@@ -518,8 +537,10 @@ async fn sigterm_during_load_drains_and_exits_zero() {
             Duration::from_secs(30),
             stop.clone(),
             signaled.clone(),
+            acks.clone(),
         ));
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        wait_acks(&acks, 5, Duration::from_secs(30)).await;
         // Flag first: a request that saw `false` was sent before the signal.
         signaled.store(true, Ordering::SeqCst);
         signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
