@@ -41,7 +41,10 @@ pub(super) fn quote_literal(s: &str) -> Result<String> {
     if s.contains('\0') {
         return Err(Error::internal("NUL in a DDL literal"));
     }
-    Ok(format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
+    Ok(format!(
+        "E'{}'",
+        s.replace('\\', "\\\\").replace('\'', "''")
+    ))
 }
 
 fn bad_default(f: &FieldDef) -> Error {
@@ -63,7 +66,10 @@ fn scalar_literal(ty: FieldType, v: &Value) -> Option<String> {
         (FieldType::Decimal, Value::Number(n)) => {
             let t = n.to_string();
             // Only digits, sign, dot and exponent can reach here; re-check before rendering.
-            if !t.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')) {
+            if !t
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+            {
                 return None;
             }
             format!("'{t}'::numeric")
@@ -83,7 +89,10 @@ fn scalar_literal(ty: FieldType, v: &Value) -> Option<String> {
         (FieldType::Jsonb, v) => format!("{}::jsonb", quote_literal(&v.to_string()).ok()?),
         (FieldType::Binary, Value::String(s)) => {
             let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
-            format!("'\\x{}'::bytea", hex::encode(bytes))
+            format!(
+                "{}::bytea",
+                quote_literal(&format!("\\x{}", hex::encode(bytes))).ok()?
+            )
         }
         _ => return None,
     })
@@ -109,7 +118,9 @@ pub(super) fn default_literal(f: &FieldDef) -> Result<Option<String>> {
             format!("ARRAY[{}]::{}", parts.join(", "), ty.pg_type())
         }));
     }
-    scalar_literal(ty, v).map(Some).ok_or_else(|| bad_default(f))
+    scalar_literal(ty, v)
+        .map(Some)
+        .ok_or_else(|| bad_default(f))
 }
 
 fn table(s: &Ident, m: &Ident) -> String {
@@ -143,9 +154,9 @@ pub(super) fn create_index_sql(kind: Kind, s: &Ident, m: &Ident, f: &FieldDef) -
             format!("CREATE UNIQUE INDEX \"{name}\" ON {t} ({c}) WHERE deleted_at IS NULL")
         }
         Kind::Btree | Kind::Rel => format!("CREATE INDEX \"{name}\" ON {t} ({c})"),
-        Kind::Search => format!(
-            "CREATE INDEX \"{name}\" ON {t} USING gin (to_tsvector('english', {c}::text))"
-        ),
+        Kind::Search => {
+            format!("CREATE INDEX \"{name}\" ON {t} USING gin (to_tsvector('english', {c}::text))")
+        }
     }
 }
 
@@ -158,7 +169,6 @@ fn wanted(f: &FieldDef) -> [(Kind, bool); 4] {
         (Kind::Rel, f.relationship_type.is_some()),
     ]
 }
-
 
 /// The `ALTER COLUMN … TYPE` cast as (source expression, target type): a direct cast where
 /// PostgreSQL has one, else through text (every type has text input and output).
@@ -209,15 +219,24 @@ async fn sample(c: &Client, sql: &str) -> Result<Vec<uuid::Uuid>> {
 
 /// Runs one statement under a savepoint; on failure the savepoint is rolled back (the outer
 /// transaction stays usable) and the database error is returned for the caller to classify.
-pub(super) async fn try_exec(c: &Client, sql: &str) -> Result<std::result::Result<(), tokio_postgres::Error>> {
-    c.batch_execute("SAVEPOINT abbotik_ddl").await.map_err(map_db_error)?;
+pub(super) async fn try_exec(
+    c: &Client,
+    sql: &str,
+) -> Result<std::result::Result<(), tokio_postgres::Error>> {
+    c.batch_execute("SAVEPOINT abbotik_ddl")
+        .await
+        .map_err(map_db_error)?;
     match c.batch_execute(sql).await {
         Ok(()) => {
-            c.batch_execute("RELEASE SAVEPOINT abbotik_ddl").await.map_err(map_db_error)?;
+            c.batch_execute("RELEASE SAVEPOINT abbotik_ddl")
+                .await
+                .map_err(map_db_error)?;
             Ok(Ok(()))
         }
         Err(e) => {
-            c.batch_execute("ROLLBACK TO SAVEPOINT abbotik_ddl").await.map_err(map_db_error)?;
+            c.batch_execute("ROLLBACK TO SAVEPOINT abbotik_ddl")
+                .await
+                .map_err(map_db_error)?;
             Ok(Err(e))
         }
     }
@@ -241,14 +260,25 @@ async fn duplicate_ids(c: &Client, t: &str, cl: &str) -> Result<Vec<uuid::Uuid>>
 }
 
 /// Creates one index; duplicates (unique) and oversized values become `FIELD_CHANGE_CONFLICT`.
-pub(super) async fn create_index(c: &Client, kind: Kind, s: &Ident, m: &Ident, f: &FieldDef) -> Result<String> {
+pub(super) async fn create_index(
+    c: &Client,
+    kind: Kind,
+    s: &Ident,
+    m: &Ident,
+    f: &FieldDef,
+) -> Result<String> {
     let name = index_name(kind, m.as_str(), &f.field_name);
     let t = table(s, m);
     match try_exec(c, &create_index_sql(kind, s, m, f)).await? {
         Ok(()) => Ok(name),
         Err(e) if sqlstate(&e) == Some(&SqlState::UNIQUE_VIOLATION) => {
             let ids = duplicate_ids(c, &t, &col(f)).await?;
-            Err(conflict(&f.field_name, "duplicates", "Existing records have duplicate values for this field", ids))
+            Err(conflict(
+                &f.field_name,
+                "duplicates",
+                "Existing records have duplicate values for this field",
+                ids,
+            ))
         }
         Err(e) if sqlstate(&e) == Some(&SqlState::PROGRAM_LIMIT_EXCEEDED) => Err(conflict(
             &f.field_name,
@@ -260,7 +290,12 @@ pub(super) async fn create_index(c: &Client, kind: Kind, s: &Ident, m: &Ident, f
     }
 }
 
-async fn insert_field_row(c: &Client, s: &Ident, f: &FieldDef, idx: &[Option<String>; 4]) -> Result<()> {
+async fn insert_field_row(
+    c: &Client,
+    s: &Ident,
+    f: &FieldDef,
+    idx: &[Option<String>; 4],
+) -> Result<()> {
     let sql = format!(
         "INSERT INTO {s}.\"fields\" (model_name, field_name, type, required, default_value, description, \
          minimum, maximum, pattern, enum_values, is_array, immutable, sudo, \"unique\", \"index\", searchable, \
@@ -274,10 +309,32 @@ async fn insert_field_row(c: &Client, s: &Ident, f: &FieldDef, idx: &[Option<Str
     c.execute(
         &sql,
         &[
-            &f.model_name, &f.field_name, &p.ty, &f.required, &f.default_value, &f.description,
-            &p.min, &p.max, &f.pattern, &p.enums, &f.is_array, &f.immutable, &f.sudo, &f.unique,
-            &f.index, &f.searchable, &f.tracked, &p.transform, &p.rel, &f.related_model,
-            &f.related_field, &f.relationship_name, &f.cascade_delete, &idx[0], &idx[1], &idx[2],
+            &f.model_name,
+            &f.field_name,
+            &p.ty,
+            &f.required,
+            &f.default_value,
+            &f.description,
+            &p.min,
+            &p.max,
+            &f.pattern,
+            &p.enums,
+            &f.is_array,
+            &f.immutable,
+            &f.sudo,
+            &f.unique,
+            &f.index,
+            &f.searchable,
+            &f.tracked,
+            &p.transform,
+            &p.rel,
+            &f.related_model,
+            &f.related_field,
+            &f.relationship_name,
+            &f.cascade_delete,
+            &idx[0],
+            &idx[1],
+            &idx[2],
             &idx[3],
         ],
     )
@@ -310,7 +367,12 @@ impl Params {
 }
 
 /// Creates the indexes a new field asks for; returns the recorded names.
-async fn create_indexes(c: &Client, s: &Ident, m: &Ident, f: &FieldDef) -> Result<[Option<String>; 4]> {
+async fn create_indexes(
+    c: &Client,
+    s: &Ident,
+    m: &Ident,
+    f: &FieldDef,
+) -> Result<[Option<String>; 4]> {
     let mut out: [Option<String>; 4] = Default::default();
     for (i, (kind, on)) in wanted(f).into_iter().enumerate() {
         if on {
@@ -336,9 +398,13 @@ pub(super) async fn create_model(c: &Client, s: &Ident, m: &ModelDef) -> Result<
     for f in &m.fields {
         cols.push(column_def(f)?);
     }
-    c.batch_execute(&format!("CREATE TABLE {} (\n    {}\n)", table(s, &name), cols.join(",\n    ")))
-        .await
-        .map_err(map_db_error)?;
+    c.batch_execute(&format!(
+        "CREATE TABLE {} (\n    {}\n)",
+        table(s, &name),
+        cols.join(",\n    ")
+    ))
+    .await
+    .map_err(map_db_error)?;
     for f in &m.fields {
         let idx = create_indexes(c, s, &name, f).await?;
         insert_field_row(c, s, f, &idx).await?;
@@ -366,9 +432,12 @@ pub(super) async fn drop_model(c: &Client, s: &Ident, m: &Ident) -> Result<()> {
         .await
         .map_err(map_db_error)?;
     for t in ["fields", "filters", "tracked", "models"] {
-        c.execute(&format!("DELETE FROM {q}.\"{t}\" WHERE model_name = $1"), &[&m.as_str()])
-            .await
-            .map_err(map_db_error)?;
+        c.execute(
+            &format!("DELETE FROM {q}.\"{t}\" WHERE model_name = $1"),
+            &[&m.as_str()],
+        )
+        .await
+        .map_err(map_db_error)?;
     }
     Ok(())
 }
@@ -394,11 +463,18 @@ pub(super) async fn add_field(c: &Client, s: &Ident, m: &Ident, f: &FieldDef) ->
 }
 
 pub(super) async fn drop_field(c: &Client, s: &Ident, m: &Ident, f: &FieldDef) -> Result<()> {
-    c.batch_execute(&format!("ALTER TABLE {} DROP COLUMN IF EXISTS {}", table(s, m), col(f)))
-        .await
-        .map_err(map_db_error)?;
+    c.batch_execute(&format!(
+        "ALTER TABLE {} DROP COLUMN IF EXISTS {}",
+        table(s, m),
+        col(f)
+    ))
+    .await
+    .map_err(map_db_error)?;
     c.execute(
-        &format!("DELETE FROM {}.\"fields\" WHERE model_name = $1 AND field_name = $2", s.quoted()),
+        &format!(
+            "DELETE FROM {}.\"fields\" WHERE model_name = $1 AND field_name = $2",
+            s.quoted()
+        ),
         &[&m.as_str(), &f.field_name],
     )
     .await
@@ -406,3 +482,132 @@ pub(super) async fn drop_field(c: &Client, s: &Ident, m: &Ident, f: &FieldDef) -
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abbotik_domain::describe::{body::parse_field, rules::new_field};
+    use abbotik_domain::ident::field_name;
+
+    fn field(v: Value) -> FieldDef {
+        new_field(
+            "orders",
+            &field_name("f").unwrap(),
+            &parse_field(&v, "").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn index_names_are_short_and_stable() {
+        let n = index_name(Kind::Unique, "orders", "number");
+        assert!(n.starts_with("uq_") && n.len() == 23, "{n}");
+        let h = hex::encode(Sha256::digest(b"orders.number"));
+        assert_eq!(&n[3..], &h[..20]);
+        let long = "a".repeat(63);
+        assert!(index_name(Kind::Search, &long, &long).len() <= 63);
+        assert_ne!(
+            index_name(Kind::Btree, "a_b", "c"),
+            index_name(Kind::Btree, "a", "b_c")
+        );
+    }
+
+    #[test]
+    fn literals_cannot_escape() {
+        assert_eq!(quote_literal("it's").unwrap(), "E'it''s'");
+        assert_eq!(
+            quote_literal(r"a\'; DROP TABLE x; --").unwrap(),
+            r"E'a\\''; DROP TABLE x; --'"
+        );
+        assert!(quote_literal("a\0b").is_err());
+    }
+
+    #[test]
+    fn column_definitions() {
+        let f = field(serde_json::json!({"type":"text","default":"o'k","required":true}));
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" text DEFAULT E'o''k'::text NOT NULL"
+        );
+        let f = field(serde_json::json!({"type":"integer","default":-3}));
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" integer DEFAULT (-3)::integer"
+        );
+        let f = field(serde_json::json!({"type":"decimal","default":"1.50"}));
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" numeric DEFAULT '1.50'::numeric"
+        );
+        let f = field(
+            serde_json::json!({"type":"uuid[]","default":["0C3E5B5E-8A4F-4A53-9D2C-1F6F3C1A2B10"]}),
+        );
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" uuid[] DEFAULT ARRAY['0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10'::uuid]::uuid[]"
+        );
+        let f = field(serde_json::json!({"type":"integer[]","default":[]}));
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" integer[] DEFAULT '{}'::integer[]"
+        );
+        let f = field(serde_json::json!({"type":"binary","default":"AAE="}));
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" bytea DEFAULT E'\\\\x0001'::bytea"
+        );
+        let f = field(serde_json::json!({"type":"jsonb","default":{"k":"'"}}));
+        assert_eq!(
+            column_def(&f).unwrap(),
+            "\"f\" jsonb DEFAULT E'{\"k\":\"''\"}'::jsonb"
+        );
+        let f = field(serde_json::json!({"type":"bigserial"}));
+        assert_eq!(column_def(&f).unwrap(), "\"f\" bigserial");
+    }
+
+    #[test]
+    fn casts() {
+        use FieldType::*;
+        assert_eq!(
+            cast_parts("\"f\"", Text, Integer),
+            ("\"f\"".into(), "integer")
+        );
+        assert_eq!(
+            cast_parts("\"f\"", Decimal, Integer),
+            ("\"f\"".into(), "integer")
+        );
+        assert_eq!(
+            cast_parts("\"f\"", Boolean, Uuid),
+            ("\"f\"::text".into(), "uuid")
+        );
+        assert_eq!(
+            cast_parts("\"f\"", Bigserial, Text),
+            ("\"f\"".into(), "text")
+        );
+        assert_eq!(
+            cast_parts("\"f\"", TextArray, IntegerArray),
+            ("\"f\"".into(), "integer[]")
+        );
+        assert_eq!(
+            cast_parts("\"f\"", Uuid, TextArray),
+            ("\"f\"::text".into(), "text[]")
+        );
+    }
+
+    #[test]
+    fn index_sql() {
+        let s = Ident::trusted("ns_tenant_acme");
+        let m = Ident::trusted("orders");
+        let f = field(serde_json::json!({"type":"text"}));
+        let sql = create_index_sql(Kind::Unique, &s, &m, &f);
+        assert!(sql.starts_with("CREATE UNIQUE INDEX \"uq_"));
+        assert!(
+            sql.ends_with("ON \"ns_tenant_acme\".\"orders\" (\"f\") WHERE deleted_at IS NULL"),
+            "{sql}"
+        );
+        let sql = create_index_sql(Kind::Search, &s, &m, &f);
+        assert!(
+            sql.ends_with("USING gin (to_tsvector('english', \"f\"::text))"),
+            "{sql}"
+        );
+    }
+}

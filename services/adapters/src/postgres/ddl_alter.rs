@@ -35,14 +35,20 @@ fn recorded(f: &FieldDef) -> [Option<String>; 4] {
 
 /// Runs a sampling query under a savepoint; any failure yields no samples (they are a hint).
 async fn sample_safe(c: &Client, sql: &str) -> Result<Vec<uuid::Uuid>> {
-    c.batch_execute("SAVEPOINT abbotik_sample").await.map_err(map_db_error)?;
+    c.batch_execute("SAVEPOINT abbotik_sample")
+        .await
+        .map_err(map_db_error)?;
     match c.query(sql, &[]).await {
         Ok(rows) => {
-            c.batch_execute("RELEASE SAVEPOINT abbotik_sample").await.map_err(map_db_error)?;
+            c.batch_execute("RELEASE SAVEPOINT abbotik_sample")
+                .await
+                .map_err(map_db_error)?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         }
         Err(_) => {
-            c.batch_execute("ROLLBACK TO SAVEPOINT abbotik_sample").await.map_err(map_db_error)?;
+            c.batch_execute("ROLLBACK TO SAVEPOINT abbotik_sample")
+                .await
+                .map_err(map_db_error)?;
             Ok(vec![])
         }
     }
@@ -142,7 +148,9 @@ pub(crate) async fn alter_field(
     if type_changed || old.default_value != new.default_value {
         match ddl::default_literal(new)? {
             Some(d) => c
-                .batch_execute(&format!("ALTER TABLE {t} ALTER COLUMN {cl} SET DEFAULT {d}"))
+                .batch_execute(&format!(
+                    "ALTER TABLE {t} ALTER COLUMN {cl} SET DEFAULT {d}"
+                ))
                 .await
                 .map_err(map_db_error)?,
             None if !type_changed && old.default_value.is_some() => c
@@ -159,7 +167,11 @@ pub(crate) async fn alter_field(
                 .await
                 .map_err(map_db_error)?;
         }
-        let ids = sample_safe(c, &format!("SELECT id FROM {t} WHERE {cl} IS NULL ORDER BY id LIMIT 10")).await?;
+        let ids = sample_safe(
+            c,
+            &format!("SELECT id FROM {t} WHERE {cl} IS NULL ORDER BY id LIMIT 10"),
+        )
+        .await?;
         if !ids.is_empty() {
             return Err(ddl::conflict(
                 &new.field_name,
@@ -186,7 +198,12 @@ pub(crate) async fn alter_field(
     update_field_row(c, s, new, &idx).await
 }
 
-async fn update_field_row(c: &Client, s: &Ident, f: &FieldDef, idx: &[Option<String>; 4]) -> Result<()> {
+async fn update_field_row(
+    c: &Client,
+    s: &Ident,
+    f: &FieldDef,
+    idx: &[Option<String>; 4],
+) -> Result<()> {
     let sql = format!(
         "UPDATE {}.\"fields\" SET type = $3, required = $4, default_value = $5, description = $6, \
          minimum = $7::text::numeric, maximum = $8::text::numeric, pattern = $9, enum_values = $10, is_array = $11, \
@@ -205,10 +222,32 @@ async fn update_field_row(c: &Client, s: &Ident, f: &FieldDef, idx: &[Option<Str
     c.execute(
         &sql,
         &[
-            &f.model_name, &f.field_name, &f.field_type.as_str(), &f.required, &f.default_value,
-            &f.description, &min, &max, &f.pattern, &enums, &f.is_array, &f.immutable, &f.sudo,
-            &f.unique, &f.index, &f.searchable, &f.tracked, &transform, &rel, &f.related_model,
-            &f.related_field, &f.relationship_name, &f.cascade_delete, &idx[0], &idx[1], &idx[2],
+            &f.model_name,
+            &f.field_name,
+            &f.field_type.as_str(),
+            &f.required,
+            &f.default_value,
+            &f.description,
+            &min,
+            &max,
+            &f.pattern,
+            &enums,
+            &f.is_array,
+            &f.immutable,
+            &f.sudo,
+            &f.unique,
+            &f.index,
+            &f.searchable,
+            &f.tracked,
+            &transform,
+            &rel,
+            &f.related_model,
+            &f.related_field,
+            &f.relationship_name,
+            &f.cascade_delete,
+            &idx[0],
+            &idx[1],
+            &idx[2],
             &idx[3],
         ],
     )

@@ -4,14 +4,16 @@
 use super::ddl;
 use super::{map_db_error, Db};
 use abbotik_domain::ident::Ident;
-use abbotik_domain::model::{FieldDef, FieldIndexes, FieldType, ModelDef, RelationshipType, Transform};
+use abbotik_domain::model::{
+    FieldDef, FieldIndexes, FieldType, ModelDef, RelationshipType, Transform,
+};
 use abbotik_domain::ports::describe::{DescribeStore, DescribeTx};
 use abbotik_domain::time::Ts;
 use abbotik_domain::{Error, Result, TenantCtx};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
-use tokio_postgres::Client;
 use serde_json::Value;
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 /// Describe metadata over PostgreSQL.
@@ -44,8 +46,8 @@ fn number(s: Option<String>) -> Option<serde_json::Number> {
 
 fn field_from_row(r: &tokio_postgres::Row) -> Result<FieldDef> {
     let ty: String = r.get(2);
-    let field_type =
-        FieldType::parse(&ty).ok_or_else(|| Error::internal(format!("unknown stored type {ty}")))?;
+    let field_type = FieldType::parse(&ty)
+        .ok_or_else(|| Error::internal(format!("unknown stored type {ty}")))?;
     let enum_values: Option<Value> = r.get(9);
     let enum_values = enum_values.and_then(|v| match v {
         Value::Array(a) => Some(
@@ -117,7 +119,10 @@ pub(super) async fn load_model(
         )
         .await
         .map_err(map_db_error)?;
-    let fields = rows.iter().map(field_from_row).collect::<Result<Vec<_>>>()?;
+    let fields = rows
+        .iter()
+        .map(field_from_row)
+        .collect::<Result<Vec<_>>>()?;
     Ok(Some(ModelDef {
         model_name: row.get(0),
         status: row.get(1),
@@ -168,7 +173,11 @@ impl DescribeStore for PgDescribeStore {
         load_model(&c, &ctx.schema, model).await
     }
 
-    async fn fields_targeting(&self, ctx: &TenantCtx, parent: &Ident) -> Result<Vec<(String, String)>> {
+    async fn fields_targeting(
+        &self,
+        ctx: &TenantCtx,
+        parent: &Ident,
+    ) -> Result<Vec<(String, String)>> {
         let c = self.db.conn().await?;
         Ok(targeting(&c, &ctx.schema, parent)
             .await?

@@ -117,12 +117,14 @@ const READ_ONLY: &[&str] = &["created_at", "updated_at", "is_array"];
 
 /// `FIELD_CONSTRAINT_INVALID` naming the property (A2).
 pub fn constraint(property: &str, why: impl Into<String>) -> Error {
-    Error::msg(ErrorCode::FieldConstraintInvalid, why.into()).with_data(json!({ "property": property }))
+    Error::msg(ErrorCode::FieldConstraintInvalid, why.into())
+        .with_data(json!({ "property": property }))
 }
 
 /// `FIELD_RELATIONSHIP_INVALID` naming the property.
 pub fn relationship(property: &str, why: impl Into<String>) -> Error {
-    Error::msg(ErrorCode::FieldRelationshipInvalid, why.into()).with_data(json!({ "property": property }))
+    Error::msg(ErrorCode::FieldRelationshipInvalid, why.into())
+        .with_data(json!({ "property": property }))
 }
 
 /// `FIELD_TYPE_INVALID` with `data.valid_types`.
@@ -131,8 +133,11 @@ pub fn type_invalid(got: &Value) -> Error {
         Value::String(s) => crate::ident::clip(s),
         other => crate::ident::clip(&other.to_string()),
     };
-    Error::msg(ErrorCode::FieldTypeInvalid, format!("Unknown field type: {shown}"))
-        .with_data(json!({ "type": shown, "valid_types": FieldType::VALID }))
+    Error::msg(
+        ErrorCode::FieldTypeInvalid,
+        format!("Unknown field type: {shown}"),
+    )
+    .with_data(json!({ "type": shown, "valid_types": FieldType::VALID }))
 }
 
 fn at(prefix: &str, key: &str) -> String {
@@ -168,7 +173,10 @@ fn name(prefix: &str, key: &str, v: &Value) -> Result<Option<String>, Error> {
 }
 
 /// Resolves an input alias: both spellings present → `VALIDATION_FIELD_INVALID`.
-fn canonical<'a>(obj: &'a Map<String, Value>, prefix: &str) -> Result<Vec<(&'static str, &'a Value)>, Error> {
+fn canonical<'a>(
+    obj: &'a Map<String, Value>,
+    prefix: &str,
+) -> Result<Vec<(&'static str, &'a Value)>, Error> {
     const ALIASES: &[(&str, &str)] = &[
         ("default", "default_value"),
         ("enum", "enum_values"),
@@ -191,7 +199,10 @@ fn canonical<'a>(obj: &'a Map<String, Value>, prefix: &str) -> Result<Vec<(&'sta
                 Some(f) => f,
                 None if READ_ONLY.contains(&k.as_str()) => continue,
                 None => {
-                    return Err(Error::field_invalid(&at(prefix, k), "a known field property"))
+                    return Err(Error::field_invalid(
+                        &at(prefix, k),
+                        "a known field property",
+                    ))
                 }
             },
         };
@@ -201,10 +212,28 @@ fn canonical<'a>(obj: &'a Map<String, Value>, prefix: &str) -> Result<Vec<(&'sta
 }
 
 const FIELD_KEYS: &[&str] = &[
-    "model_name", "field_name", "type", "required", "default_value", "description", "minimum",
-    "maximum", "pattern", "enum_values", "immutable", "sudo", "unique", "index", "searchable",
-    "tracked", "transform", "relationship_type", "related_model", "related_field",
-    "relationship_name", "cascade_delete",
+    "model_name",
+    "field_name",
+    "type",
+    "required",
+    "default_value",
+    "description",
+    "minimum",
+    "maximum",
+    "pattern",
+    "enum_values",
+    "immutable",
+    "sudo",
+    "unique",
+    "index",
+    "searchable",
+    "tracked",
+    "transform",
+    "relationship_type",
+    "related_model",
+    "related_field",
+    "relationship_name",
+    "cascade_delete",
 ];
 
 fn number(key: &str, v: &Value) -> Result<Patch<Number>, Error> {
@@ -219,7 +248,10 @@ fn number(key: &str, v: &Value) -> Result<Patch<Number>, Error> {
 pub fn parse_field(v: &Value, prefix: &str) -> Result<FieldPatch, Error> {
     let Value::Object(obj) = v else {
         return Err(if prefix.is_empty() {
-            Error::msg(ErrorCode::ValidationBodyNotObject, "Field definition must be a JSON object")
+            Error::msg(
+                ErrorCode::ValidationBodyNotObject,
+                "Field definition must be a JSON object",
+            )
         } else {
             Error::field_invalid(prefix, "a field definition object")
         });
@@ -458,17 +490,24 @@ mod tests {
         assert_eq!(m.fields.unwrap()[0].field_type, Some(FieldType::Uuid));
         let e = parse_model(Some(&json!({"fields":[{"type":"uuid"}]})), true).unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFieldMissing);
-        let e = parse_model(Some(&json!({"fields":{"a":{"field_name":"b","type":"text"}}})), true)
-            .unwrap_err();
+        let e = parse_model(
+            Some(&json!({"fields":{"a":{"field_name":"b","type":"text"}}})),
+            true,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFieldInvalid);
         let e = parse_model(Some(&json!({"status":"system"})), false).unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFieldInvalid);
         let e = parse_model(Some(&json!({"fields":{}})), false).unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFieldInvalid);
         assert!(!parse_model(None, false).unwrap().has_changes());
-        assert!(!parse_model(Some(&json!({"model_name":"x","created_at":"t"})), false)
+        assert!(
+            !parse_model(Some(&json!({"model_name":"x","created_at":"t"})), false)
+                .unwrap()
+                .has_changes()
+        );
+        assert!(parse_model(Some(&json!({"description":null})), false)
             .unwrap()
             .has_changes());
-        assert!(parse_model(Some(&json!({"description":null})), false).unwrap().has_changes());
     }
 }

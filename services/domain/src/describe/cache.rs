@@ -13,14 +13,17 @@ use uuid::Uuid;
 const MAX_ENTRIES: usize = 20_000;
 
 type Key = (Uuid, String);
+/// `(child model, field)` pairs targeting one parent.
+pub(super) type Children = Arc<Vec<(String, String)>>;
+type Versioned<V> = Mutex<HashMap<Key, (i64, V)>>;
 
 #[derive(Default)]
 pub(super) struct MetaCache {
-    models: Mutex<HashMap<Key, (i64, Arc<ModelDef>)>>,
-    children: Mutex<HashMap<Key, (i64, Arc<Vec<(String, String)>>)>>,
+    models: Versioned<Arc<ModelDef>>,
+    children: Versioned<Children>,
 }
 
-fn get<V: Clone>(map: &Mutex<HashMap<Key, (i64, V)>>, ctx: &TenantCtx, name: &str) -> Option<V> {
+fn get<V: Clone>(map: &Versioned<V>, ctx: &TenantCtx, name: &str) -> Option<V> {
     let m = map.lock();
     match m.get(&(ctx.tenant_id, name.to_owned())) {
         Some((v, val)) if *v == ctx.meta_version => Some(val.clone()),
@@ -28,7 +31,7 @@ fn get<V: Clone>(map: &Mutex<HashMap<Key, (i64, V)>>, ctx: &TenantCtx, name: &st
     }
 }
 
-fn put<V>(map: &Mutex<HashMap<Key, (i64, V)>>, ctx: &TenantCtx, name: &str, val: V) {
+fn put<V>(map: &Versioned<V>, ctx: &TenantCtx, name: &str, val: V) {
     let mut m = map.lock();
     if m.len() >= MAX_ENTRIES {
         m.clear();
@@ -45,11 +48,11 @@ impl MetaCache {
         put(&self.models, ctx, name, m);
     }
 
-    pub fn children(&self, ctx: &TenantCtx, parent: &str) -> Option<Arc<Vec<(String, String)>>> {
+    pub fn children(&self, ctx: &TenantCtx, parent: &str) -> Option<Children> {
         get(&self.children, ctx, parent)
     }
 
-    pub fn put_children(&self, ctx: &TenantCtx, parent: &str, c: Arc<Vec<(String, String)>>) {
+    pub fn put_children(&self, ctx: &TenantCtx, parent: &str, c: Children) {
         put(&self.children, ctx, parent, c);
     }
 }

@@ -77,7 +77,9 @@ impl DescribeService {
                     ident::clip(parent)
                 ),
             )
-            .with_data(json!({"model": ident::clip(parent), "relationship": ident::clip(relationship)}))
+            .with_data(
+                json!({"model": ident::clip(parent), "relationship": ident::clip(relationship)}),
+            )
         };
         for (child, field) in self.children(ctx, parent).await?.iter() {
             let model = self.model(ctx, child).await?;
@@ -128,5 +130,114 @@ impl DescribeService {
     /// Sorted model names, system models included (`GET /api/describe`).
     pub async fn list(&self, ctx: &TenantCtx) -> Result<Vec<String>> {
         self.store.model_names(ctx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ident::Ident;
+    use crate::model::ModelDef;
+    use crate::ports::describe::DescribeTx;
+    use crate::time::Ts;
+    use crate::{AuthInfo, AuthType, Role};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store that counts loads and always answers one model `orders`.
+    struct Counting(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl DescribeStore for Counting {
+        async fn model_names(&self, _: &TenantCtx) -> Result<Vec<String>> {
+            Ok(vec!["orders".into()])
+        }
+        async fn load_model(&self, _: &TenantCtx, m: &Ident) -> Result<Option<ModelDef>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok((m.as_str() == "orders").then(|| ModelDef {
+                model_name: "orders".into(),
+                status: "active".into(),
+                description: None,
+                sudo: false,
+                frozen: false,
+                immutable: false,
+                external: false,
+                passthrough: false,
+                created_at: Ts::now(),
+                updated_at: Ts::now(),
+                fields: vec![],
+            }))
+        }
+        async fn fields_targeting(
+            &self,
+            _: &TenantCtx,
+            _: &Ident,
+        ) -> Result<Vec<(String, String)>> {
+            Ok(vec![])
+        }
+        async fn begin(&self, _: &TenantCtx) -> Result<Box<dyn DescribeTx>> {
+            Err(Error::new(ErrorCode::Internal))
+        }
+    }
+
+    fn ctx(version: i64) -> TenantCtx {
+        TenantCtx {
+            tenant_id: uuid::Uuid::nil(),
+            tenant: Ident::trusted("acme"),
+            schema: Ident::trusted("ns_tenant_acme"),
+            tenant_status: "active".into(),
+            user_id: uuid::Uuid::nil(),
+            username: "root".into(),
+            role: Role::Root,
+            auth: AuthInfo {
+                auth_type: AuthType::Username,
+                token_id: None,
+                key_id: None,
+                key_fingerprint: None,
+                api_key_id: None,
+                is_sudo_token: false,
+                is_fake: false,
+                faked_by: None,
+                issued_at: None,
+                expires_at: None,
+            },
+            meta_version: version,
+            request_id: "r".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_is_valid_only_at_its_version() {
+        let store = Arc::new(Counting(AtomicUsize::new(0)));
+        let svc = DescribeService::new(store.clone());
+        svc.model(&ctx(1), "orders").await.unwrap();
+        svc.model(&ctx(1), "orders").await.unwrap();
+        assert_eq!(
+            store.0.load(Ordering::SeqCst),
+            1,
+            "second read served from cache"
+        );
+        svc.model(&ctx(2), "orders").await.unwrap();
+        assert_eq!(store.0.load(Ordering::SeqCst), 2, "new version reloads");
+        let e = svc.model(&ctx(2), "nope").await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::ModelNotFound);
+        // Internal tables and malformed names never reach the store.
+        let before = store.0.load(Ordering::SeqCst);
+        for bad in ["credentials", "x\"y", "Orders"] {
+            assert_eq!(
+                svc.model(&ctx(2), bad).await.unwrap_err().code,
+                ErrorCode::ModelNotFound
+            );
+        }
+        assert_eq!(store.0.load(Ordering::SeqCst), before);
+        let e = svc
+            .relationship(&ctx(2), "orders", "lines")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::ModelRelationshipNotFound);
+        assert!(svc
+            .cascade_children(&ctx(2), "orders")
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -12,16 +12,17 @@ use base64::Engine;
 use serde_json::{Number, Value};
 use std::sync::LazyLock;
 
-static DECIMAL_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$").expect("static regex")
-});
+static DECIMAL_RE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$").expect("static regex"));
 
 /// Upper bound on compiled pattern size, so a pattern cannot exhaust memory.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// Compiles a field pattern (Rust `regex` dialect).
 pub fn compile_pattern(p: &str) -> std::result::Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(p).size_limit(PATTERN_SIZE_LIMIT).build()
+    regex::RegexBuilder::new(p)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .build()
 }
 
 /// A field with default properties (A4.4) for `field_type`.
@@ -133,12 +134,18 @@ pub fn check(mut f: FieldDef) -> Result<FieldDef> {
     for (prop, v) in [("minimum", &f.minimum), ("maximum", &f.maximum)] {
         if let Some(n) = v {
             if !bounded {
-                return Err(constraint(prop, format!("{prop} does not apply to type {}", ty.as_str())));
+                return Err(constraint(
+                    prop,
+                    format!("{prop} does not apply to type {}", ty.as_str()),
+                ));
             }
             if !ty.is_numeric() && !is_count(n) {
                 return Err(constraint(
                     prop,
-                    format!("{prop} of a {} field is a length: a non-negative integer", ty.as_str()),
+                    format!(
+                        "{prop} of a {} field is a length: a non-negative integer",
+                        ty.as_str()
+                    ),
                 ));
             }
             if !as_f64(n).is_finite() {
@@ -153,9 +160,13 @@ pub fn check(mut f: FieldDef) -> Result<FieldDef> {
     }
     if let Some(p) = &f.pattern {
         if !texty {
-            return Err(constraint("pattern", format!("pattern does not apply to type {}", ty.as_str())));
+            return Err(constraint(
+                "pattern",
+                format!("pattern does not apply to type {}", ty.as_str()),
+            ));
         }
-        compile_pattern(p).map_err(|e| constraint("pattern", format!("pattern does not compile: {e}")))?;
+        compile_pattern(p)
+            .map_err(|e| constraint("pattern", format!("pattern does not compile: {e}")))?;
     }
     if let Some(list) = &f.enum_values {
         if !texty {
@@ -165,11 +176,17 @@ pub fn check(mut f: FieldDef) -> Result<FieldDef> {
             ));
         }
         if list.is_empty() {
-            return Err(constraint("enum_values", "enum_values needs at least one value"));
+            return Err(constraint(
+                "enum_values",
+                "enum_values needs at least one value",
+            ));
         }
     }
     if f.transform.is_some() && !texty {
-        return Err(constraint("transform", format!("transform does not apply to type {}", ty.as_str())));
+        return Err(constraint(
+            "transform",
+            format!("transform does not apply to type {}", ty.as_str()),
+        ));
     }
     if let Some(d) = f.default_value.take() {
         f.default_value = Some(check_default(&f, &d)?);
@@ -181,7 +198,9 @@ pub fn check(mut f: FieldDef) -> Result<FieldDef> {
 fn check_relationship(f: &mut FieldDef) -> Result<()> {
     match f.relationship_type {
         None => {
-            if f.related_model.is_some() || f.related_field.is_some() || f.relationship_name.is_some()
+            if f.related_model.is_some()
+                || f.related_field.is_some()
+                || f.relationship_name.is_some()
             {
                 return Err(relationship(
                     "relationship_type",
@@ -189,15 +208,24 @@ fn check_relationship(f: &mut FieldDef) -> Result<()> {
                 ));
             }
             if f.cascade_delete {
-                return Err(relationship("cascade_delete", "cascade_delete needs an owned relationship"));
+                return Err(relationship(
+                    "cascade_delete",
+                    "cascade_delete needs an owned relationship",
+                ));
             }
         }
         Some(kind) => {
             if f.field_type != FieldType::Uuid {
-                return Err(relationship("type", "a relationship field must have type uuid"));
+                return Err(relationship(
+                    "type",
+                    "a relationship field must have type uuid",
+                ));
             }
             let Some(target) = &f.related_model else {
-                return Err(relationship("related_model", "related_model is required for a relationship"));
+                return Err(relationship(
+                    "related_model",
+                    "related_model is required for a relationship",
+                ));
             };
             if ident::model_ref(target).is_none() {
                 return Err(relationship(
@@ -209,13 +237,19 @@ fn check_relationship(f: &mut FieldDef) -> Result<()> {
                 None => f.related_field = Some("id".to_owned()),
                 Some("id") => {}
                 Some(_) => {
-                    return Err(relationship("related_field", "related_field must be id (the only supported key)"))
+                    return Err(relationship(
+                        "related_field",
+                        "related_field must be id (the only supported key)",
+                    ))
                 }
             }
             match &f.relationship_name {
                 Some(n) => {
                     ident::relationship_name(n).map_err(|_| {
-                        relationship("relationship_name", "relationship_name must match ^[a-z][a-z0-9_]{0,62}$")
+                        relationship(
+                            "relationship_name",
+                            "relationship_name must match ^[a-z][a-z0-9_]{0,62}$",
+                        )
                     })?;
                 }
                 None if kind == RelationshipType::Owned => {
@@ -227,7 +261,10 @@ fn check_relationship(f: &mut FieldDef) -> Result<()> {
                 None => {}
             }
             if f.cascade_delete && kind != RelationshipType::Owned {
-                return Err(relationship("cascade_delete", "cascade_delete needs an owned relationship"));
+                return Err(relationship(
+                    "cascade_delete",
+                    "cascade_delete needs an owned relationship",
+                ));
             }
         }
     }
@@ -238,10 +275,16 @@ fn check_relationship(f: &mut FieldDef) -> Result<()> {
 fn check_default(f: &FieldDef, d: &Value) -> Result<Value> {
     let bad = |why: String| constraint("default_value", why);
     if f.field_type == FieldType::Bigserial {
-        return Err(bad("a bigserial field cannot have a default (the server assigns it)".into()));
+        return Err(bad(
+            "a bigserial field cannot have a default (the server assigns it)".into(),
+        ));
     }
-    let v = typed_value(f.field_type, d)
-        .map_err(|e| bad(format!("default_value is not a valid {}: {e}", f.field_type.as_str())))?;
+    let v = typed_value(f.field_type, d).map_err(|e| {
+        bad(format!(
+            "default_value is not a valid {}: {e}",
+            f.field_type.as_str()
+        ))
+    })?;
     // Bounds: numbers by value, text by characters, arrays by element count.
     let measure = match (&v, f.field_type) {
         (Value::Number(n), t) if t.is_numeric() => Some(as_f64(n)),
@@ -269,7 +312,8 @@ fn check_default(f: &FieldDef, d: &Value) -> Result<Value> {
         _ => vec![],
     };
     if let Some(p) = &f.pattern {
-        let re = compile_pattern(p).map_err(|e| constraint("pattern", format!("pattern does not compile: {e}")))?;
+        let re = compile_pattern(p)
+            .map_err(|e| constraint("pattern", format!("pattern does not compile: {e}")))?;
         if texts.iter().any(|t| !re.is_match(t)) {
             return Err(bad("default_value does not match pattern".into()));
         }
@@ -301,7 +345,9 @@ pub fn typed_value(ty: FieldType, v: &Value) -> std::result::Result<Value, Strin
     }
     match ty {
         FieldType::Text => match v {
-            Value::String(s) if s.contains('\0') => Err("text cannot contain NUL characters".into()),
+            Value::String(s) if s.contains('\0') => {
+                Err("text cannot contain NUL characters".into())
+            }
             Value::String(_) => Ok(v.clone()),
             _ => Err("expected a string".into()),
         },
@@ -385,18 +431,42 @@ mod tests {
         let (c, d) = code(json!({"type":"text","enum":["a","b"],"default":"c"}));
         assert_eq!(c, ErrorCode::FieldConstraintInvalid);
         assert_eq!(d["property"], "default_value");
-        assert_eq!(code(json!({"type":"integer","minimum":0,"default":-1})).0, ErrorCode::FieldConstraintInvalid);
-        assert_eq!(code(json!({"type":"integer","default":"x"})).0, ErrorCode::FieldConstraintInvalid);
-        assert_eq!(code(json!({"type":"integer","default":3000000000u64})).0, ErrorCode::FieldConstraintInvalid);
-        assert_eq!(code(json!({"type":"text","pattern":"^a","default":"b"})).0, ErrorCode::FieldConstraintInvalid);
-        assert_eq!(code(json!({"type":"text","maximum":2,"default":"abc"})).0, ErrorCode::FieldConstraintInvalid);
-        assert_eq!(code(json!({"type":"bigserial","default":1})).0, ErrorCode::FieldConstraintInvalid);
+        assert_eq!(
+            code(json!({"type":"integer","minimum":0,"default":-1})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
+        assert_eq!(
+            code(json!({"type":"integer","default":"x"})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
+        assert_eq!(
+            code(json!({"type":"integer","default":3000000000u64})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
+        assert_eq!(
+            code(json!({"type":"text","pattern":"^a","default":"b"})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
+        assert_eq!(
+            code(json!({"type":"text","maximum":2,"default":"abc"})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
+        assert_eq!(
+            code(json!({"type":"bigserial","default":1})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
         let f = field(json!({"type":"decimal","default":"12.50"})).unwrap();
         assert_eq!(f.default_value.unwrap().to_string(), "12.50");
         let f = field(json!({"type":"timestamp","default":"2026-01-02T03:04:05+01:00"})).unwrap();
-        assert_eq!(f.default_value.unwrap(), json!("2026-01-02T02:04:05.000000Z"));
+        assert_eq!(
+            f.default_value.unwrap(),
+            json!("2026-01-02T02:04:05.000000Z")
+        );
         assert!(field(json!({"type":"text[]","enum":["x"],"default":["x","x"],"max":2})).is_ok());
-        assert_eq!(code(json!({"type":"text[]","default":["x",null]})).0, ErrorCode::FieldConstraintInvalid);
+        assert_eq!(
+            code(json!({"type":"text[]","default":["x",null]})).0,
+            ErrorCode::FieldConstraintInvalid
+        );
         assert!(field(json!({"type":"binary","default":"AAEC"})).is_ok());
         assert!(field(json!({"type":"date","default":"2026-02-30"})).is_err());
         assert!(field(json!({"type":"jsonb","default":{"a":[1]}})).is_ok());
@@ -404,15 +474,39 @@ mod tests {
 
     #[test]
     fn constraints_fit_type() {
-        assert_eq!(code(json!({"type":"boolean","minimum":1})).1["property"], "minimum");
-        assert_eq!(code(json!({"type":"text","minimum":1.5})).1["property"], "minimum");
-        assert_eq!(code(json!({"type":"integer","min":5,"max":1})).1["property"], "minimum");
-        assert_eq!(code(json!({"type":"integer","pattern":"a"})).1["property"], "pattern");
-        assert_eq!(code(json!({"type":"text","pattern":"("})).1["property"], "pattern");
-        assert_eq!(code(json!({"type":"text","enum":[]})).1["property"], "enum_values");
-        assert_eq!(code(json!({"type":"uuid","transform":"trim"})).1["property"], "transform");
+        assert_eq!(
+            code(json!({"type":"boolean","minimum":1})).1["property"],
+            "minimum"
+        );
+        assert_eq!(
+            code(json!({"type":"text","minimum":1.5})).1["property"],
+            "minimum"
+        );
+        assert_eq!(
+            code(json!({"type":"integer","min":5,"max":1})).1["property"],
+            "minimum"
+        );
+        assert_eq!(
+            code(json!({"type":"integer","pattern":"a"})).1["property"],
+            "pattern"
+        );
+        assert_eq!(
+            code(json!({"type":"text","pattern":"("})).1["property"],
+            "pattern"
+        );
+        assert_eq!(
+            code(json!({"type":"text","enum":[]})).1["property"],
+            "enum_values"
+        );
+        assert_eq!(
+            code(json!({"type":"uuid","transform":"trim"})).1["property"],
+            "transform"
+        );
         assert!(field(json!({"type":"decimal","minimum":-1.5,"maximum":2})).is_ok());
-        assert_eq!(code(json!({"required":true})).0, ErrorCode::ValidationFieldMissing);
+        assert_eq!(
+            code(json!({"required":true})).0,
+            ErrorCode::ValidationFieldMissing
+        );
     }
 
     #[test]
@@ -428,9 +522,16 @@ mod tests {
             json!({"type":"uuid","relationship_type":"referenced","related_model":"c","cascade_delete":true}),
             json!({"type":"uuid","relationship_type":"referenced","related_model":"credentials"}),
         ] {
-            assert_eq!(code(bad.clone()).0, ErrorCode::FieldRelationshipInvalid, "{bad}");
+            assert_eq!(
+                code(bad.clone()).0,
+                ErrorCode::FieldRelationshipInvalid,
+                "{bad}"
+            );
         }
-        assert!(field(json!({"type":"uuid","relationship_type":"referenced","related_model":"users"})).is_ok());
+        assert!(field(
+            json!({"type":"uuid","relationship_type":"referenced","related_model":"users"})
+        )
+        .is_ok());
     }
 
     #[test]

@@ -23,8 +23,10 @@ fn require_sudo(ctx: &TenantCtx, model: &str) -> Result<()> {
     if ctx.is_sudo() {
         Ok(())
     } else {
-        Err(Error::msg(ErrorCode::AuthSudoRequired, "Describe writes need sudo")
-            .with_data(json!({ "model": ident::clip(model) })))
+        Err(
+            Error::msg(ErrorCode::AuthSudoRequired, "Describe writes need sudo")
+                .with_data(json!({ "model": ident::clip(model) })),
+        )
     }
 }
 
@@ -63,7 +65,10 @@ fn field_exists(model: &str, field: &str) -> Error {
 /// A name in the body must equal the one in the URL (names never change by PUT).
 fn same_name(body: &Option<String>, url: &str, key: &str) -> Result<()> {
     match body {
-        Some(n) if n != url => Err(Error::field_invalid(key, &format!("\"{url}\" (names cannot be changed)"))),
+        Some(n) if n != url => Err(Error::field_invalid(
+            key,
+            &format!("\"{url}\" (names cannot be changed)"),
+        )),
         _ => Ok(()),
     }
 }
@@ -78,18 +83,27 @@ fn body_array(body: Option<&Value>) -> Result<&Vec<Value>> {
 /// Loads a model inside the write transaction; internal/malformed names are "not found".
 async fn load(tx: &mut Box<dyn DescribeTx>, name: &str) -> Result<ModelDef> {
     let id = ident::model_ref(name).ok_or_else(|| model_not_found(name))?;
-    tx.load_model(&id).await?.ok_or_else(|| model_not_found(name))
+    tx.load_model(&id)
+        .await?
+        .ok_or_else(|| model_not_found(name))
 }
 
 /// Relationship checks that need the rest of the tenant: the target exists (or is the model
 /// being created) and the relationship name is unique per parent.
-async fn check_links(tx: &mut Box<dyn DescribeTx>, f: &FieldDef, creating: Option<&str>) -> Result<()> {
+async fn check_links(
+    tx: &mut Box<dyn DescribeTx>,
+    f: &FieldDef,
+    creating: Option<&str>,
+) -> Result<()> {
     let Some(target) = &f.related_model else {
         return Ok(());
     };
     if creating != Some(target.as_str()) {
         let id = ident::model_ref(target).ok_or_else(|| {
-            body::relationship("related_model", format!("related_model {} does not exist", ident::clip(target)))
+            body::relationship(
+                "related_model",
+                format!("related_model {} does not exist", ident::clip(target)),
+            )
         })?;
         if tx.load_model(&id).await?.is_none() {
             return Err(body::relationship(
@@ -129,7 +143,9 @@ impl DescribeService {
     /// `GET /api/describe/:model/fields/:field`.
     pub async fn get_field(&self, ctx: &TenantCtx, model: &str, field: &str) -> Result<FieldDef> {
         let m = self.get_model(ctx, model).await?;
-        m.field(field).cloned().ok_or_else(|| field_not_found(model, field))
+        m.field(field)
+            .cloned()
+            .ok_or_else(|| field_not_found(model, field))
     }
 
     /// `POST /api/describe/:model` with optional inline fields → the created model.
@@ -146,9 +162,15 @@ impl DescribeService {
             if n != url_name && !force {
                 return Err(Error::msg(
                     ErrorCode::ModelNameMismatch,
-                    format!("Body model_name {} differs from the URL {}", ident::clip(n), ident::clip(url_name)),
+                    format!(
+                        "Body model_name {} differs from the URL {}",
+                        ident::clip(n),
+                        ident::clip(url_name)
+                    ),
                 )
-                .with_data(json!({"model": ident::clip(url_name), "body_model_name": ident::clip(n)})));
+                .with_data(
+                    json!({"model": ident::clip(url_name), "body_model_name": ident::clip(n)}),
+                ));
             }
         }
         if SYSTEM_MODELS.contains(&url_name) {
@@ -184,8 +206,11 @@ impl DescribeService {
         };
         let mut tx = self.store.begin(ctx).await?;
         if tx.load_model(&name).await?.is_some() {
-            return Err(Error::msg(ErrorCode::ModelExists, format!("Model already exists: {name}"))
-                .with_data(json!({ "model": name.as_str() })));
+            return Err(Error::msg(
+                ErrorCode::ModelExists,
+                format!("Model already exists: {name}"),
+            )
+            .with_data(json!({ "model": name.as_str() })));
         }
         for f in &model.fields {
             check_links(&mut tx, f, Some(name.as_str())).await?;
@@ -197,7 +222,12 @@ impl DescribeService {
     }
 
     /// `PUT /api/describe/:model` → the model.
-    pub async fn update_model(&self, ctx: &TenantCtx, name: &str, body: Option<&Value>) -> Result<ModelDef> {
+    pub async fn update_model(
+        &self,
+        ctx: &TenantCtx,
+        name: &str,
+        body: Option<&Value>,
+    ) -> Result<ModelDef> {
         require_sudo(ctx, name)?;
         let p = body::parse_model(body, false)?;
         let mut tx = self.store.begin(ctx).await?;
@@ -207,7 +237,10 @@ impl DescribeService {
         }
         same_name(&p.model_name, name, "model_name")?;
         if !p.has_changes() {
-            return Err(Error::msg(ErrorCode::ModelNoUpdates, "The body has no model property to change"));
+            return Err(Error::msg(
+                ErrorCode::ModelNoUpdates,
+                "The body has no model property to change",
+            ));
         }
         if let Some(s) = p.status {
             m.status = s;
@@ -264,23 +297,40 @@ impl DescribeService {
     }
 
     /// `POST /api/describe/:model/fields` (array) → the created fields.
-    pub async fn create_fields(&self, ctx: &TenantCtx, model: &str, body: Option<&Value>) -> Result<Vec<FieldDef>> {
+    pub async fn create_fields(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<FieldDef>> {
         require_sudo(ctx, model)?;
         let items = body::parse_field_array(body_array(body)?, "")?;
         self.add_fields(ctx, model, items).await
     }
 
     /// `POST /api/describe/:model/fields/:field` → the created field.
-    pub async fn create_field(&self, ctx: &TenantCtx, model: &str, field: &str, body: Option<&Value>) -> Result<FieldDef> {
+    pub async fn create_field(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        field: &str,
+        body: Option<&Value>,
+    ) -> Result<FieldDef> {
         require_sudo(ctx, model)?;
         let mut p = body::parse_field(body.unwrap_or(&Value::Object(Default::default())), "")?;
         same_name(&p.field_name, field, "field_name")?;
         p.field_name = Some(field.to_owned());
         let mut out = self.add_fields(ctx, model, vec![p]).await?;
-        out.pop().ok_or_else(|| Error::internal("created field missing"))
+        out.pop()
+            .ok_or_else(|| Error::internal("created field missing"))
     }
 
-    async fn add_fields(&self, ctx: &TenantCtx, model: &str, items: Vec<FieldPatch>) -> Result<Vec<FieldDef>> {
+    async fn add_fields(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        items: Vec<FieldPatch>,
+    ) -> Result<Vec<FieldDef>> {
         let mut tx = self.store.begin(ctx).await?;
         let m = load(&mut tx, model).await?;
         if m.is_system() {
@@ -302,27 +352,48 @@ impl DescribeService {
         }
         let after = load(&mut tx, model).await?;
         tx.commit().await?;
-        Ok(after.fields.into_iter().filter(|f| names.contains(&f.field_name)).collect())
+        Ok(after
+            .fields
+            .into_iter()
+            .filter(|f| names.contains(&f.field_name))
+            .collect())
     }
 
     /// `PUT /api/describe/:model/fields` (array of `{field_name, …changes}`).
-    pub async fn update_fields(&self, ctx: &TenantCtx, model: &str, body: Option<&Value>) -> Result<Vec<FieldDef>> {
+    pub async fn update_fields(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<FieldDef>> {
         require_sudo(ctx, model)?;
         let items = body::parse_field_array(body_array(body)?, "")?;
         self.change_fields(ctx, model, items).await
     }
 
     /// `PUT /api/describe/:model/fields/:field` (partial field).
-    pub async fn update_field(&self, ctx: &TenantCtx, model: &str, field: &str, body: Option<&Value>) -> Result<FieldDef> {
+    pub async fn update_field(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        field: &str,
+        body: Option<&Value>,
+    ) -> Result<FieldDef> {
         require_sudo(ctx, model)?;
         let mut p = body::parse_field(body.unwrap_or(&Value::Object(Default::default())), "")?;
         same_name(&p.field_name, field, "field_name")?;
         p.field_name = Some(field.to_owned());
         let mut out = self.change_fields(ctx, model, vec![p]).await?;
-        out.pop().ok_or_else(|| Error::internal("changed field missing"))
+        out.pop()
+            .ok_or_else(|| Error::internal("changed field missing"))
     }
 
-    async fn change_fields(&self, ctx: &TenantCtx, model: &str, items: Vec<FieldPatch>) -> Result<Vec<FieldDef>> {
+    async fn change_fields(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        items: Vec<FieldPatch>,
+    ) -> Result<Vec<FieldDef>> {
         let mut tx = self.store.begin(ctx).await?;
         let m = load(&mut tx, model).await?;
         if m.is_system() {
@@ -335,7 +406,10 @@ impl DescribeService {
             same_name(&p.model_name, model, "model_name")?;
             // Re-read: an earlier item of the same body may have changed this field.
             let current = load(&mut tx, model).await?;
-            let old = current.field(fname).cloned().ok_or_else(|| field_not_found(model, fname))?;
+            let old = current
+                .field(fname)
+                .cloned()
+                .ok_or_else(|| field_not_found(model, fname))?;
             if let Some(t) = p.field_type {
                 rules::check_type_change(old.field_type, t)?;
             }
@@ -363,8 +437,12 @@ impl DescribeService {
         if m.is_system() {
             return Err(field_protected(model));
         }
-        let f = m.field(field).cloned().ok_or_else(|| field_not_found(model, field))?;
-        tx.drop_field(&Ident::trusted(m.model_name.clone()), &f).await?;
+        let f = m
+            .field(field)
+            .cloned()
+            .ok_or_else(|| field_not_found(model, field))?;
+        tx.drop_field(&Ident::trusted(m.model_name.clone()), &f)
+            .await?;
         tx.commit().await?;
         Ok(json!({"model_name": m.model_name, "field_name": f.field_name, "dropped": true}))
     }

@@ -13,7 +13,11 @@ pub trait DescribeStore: Send + Sync {
     /// The model with its fields in definition order; `None` when there is no such model.
     async fn load_model(&self, ctx: &TenantCtx, model: &Ident) -> Result<Option<ModelDef>>;
     /// Fields of any model whose `related_model` is `parent`, as `(child model, field name)`.
-    async fn fields_targeting(&self, ctx: &TenantCtx, parent: &Ident) -> Result<Vec<(String, String)>>;
+    async fn fields_targeting(
+        &self,
+        ctx: &TenantCtx,
+        parent: &Ident,
+    ) -> Result<Vec<(String, String)>>;
     /// Opens one describe write transaction. Describe writes of a tenant are serialized
     /// (the tenant's control row is locked until commit or drop).
     async fn begin(&self, ctx: &TenantCtx) -> Result<Box<dyn DescribeTx>>;

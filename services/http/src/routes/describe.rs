@@ -20,7 +20,10 @@ const FIELD_EXAMPLE: &str = r#"{"success":true,"data":{"model_name":"orders","fi
 const FIELDS_EXAMPLE: &str = r#"{"success":true,"data":[{"model_name":"orders","field_name":"total","type":"decimal","required":false,"default_value":null,"description":null,"minimum":0,"maximum":null,"pattern":null,"enum_values":null,"is_array":false,"immutable":false,"sudo":false,"unique":false,"index":false,"searchable":false,"tracked":true,"transform":null,"relationship_type":null,"related_model":null,"related_field":null,"relationship_name":null,"cascade_delete":false,"created_at":"2026-05-06T14:03:21.482913Z","updated_at":"2026-05-06T14:03:21.482913Z"}]}"#;
 
 const READ_ERRORS: &[&str] = &[
-    "AUTH_TOKEN_REQUIRED", "AUTH_TOKEN_INVALID", "AUTH_TOKEN_EXPIRED", "AUTH_ROLE_INSUFFICIENT",
+    "AUTH_TOKEN_REQUIRED",
+    "AUTH_TOKEN_INVALID",
+    "AUTH_TOKEN_EXPIRED",
+    "AUTH_ROLE_INSUFFICIENT",
     "MODEL_NOT_FOUND",
 ];
 
@@ -218,7 +221,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 }
 
 async fn list_models(State(s): State<AppState>, Ctx(ctx): Ctx, p: Params) -> Res {
-    Ok(ok(StatusCode::OK, json!(s.describe.list_models(&ctx).await?), p.unwrap()))
+    Ok(ok(
+        StatusCode::OK,
+        json!(s.describe.list_models(&ctx).await?),
+        p.unwrap(),
+    ))
 }
 
 async fn create_model(
@@ -229,11 +236,19 @@ async fn create_model(
     JsonBody(body): JsonBody,
 ) -> Res {
     let force = p.flag("force", false)?;
-    let m = s.describe.create_model(&ctx, &model, body.as_ref(), force).await?;
+    let m = s
+        .describe
+        .create_model(&ctx, &model, body.as_ref(), force)
+        .await?;
     Ok(ok(StatusCode::CREATED, to_json(&m)?, p.unwrap()))
 }
 
-async fn get_model(State(s): State<AppState>, Ctx(ctx): Ctx, Path(model): Path<String>, p: Params) -> Res {
+async fn get_model(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(model): Path<String>,
+    p: Params,
+) -> Res {
     let m = s.describe.get_model(&ctx, &model).await?;
     Ok(ok(StatusCode::OK, to_json(&*m)?, p.unwrap()))
 }
@@ -254,11 +269,25 @@ async fn update_model(
     Ok(ok(StatusCode::OK, v, p.unwrap()))
 }
 
-async fn delete_model(State(s): State<AppState>, Ctx(ctx): Ctx, Path(model): Path<String>, p: Params) -> Res {
-    Ok(ok(StatusCode::OK, s.describe.delete_model(&ctx, &model).await?, p.unwrap()))
+async fn delete_model(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(model): Path<String>,
+    p: Params,
+) -> Res {
+    Ok(ok(
+        StatusCode::OK,
+        s.describe.delete_model(&ctx, &model).await?,
+        p.unwrap(),
+    ))
 }
 
-async fn list_fields(State(s): State<AppState>, Ctx(ctx): Ctx, Path(model): Path<String>, p: Params) -> Res {
+async fn list_fields(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(model): Path<String>,
+    p: Params,
+) -> Res {
     let f = s.describe.list_fields(&ctx, &model).await?;
     Ok(ok(StatusCode::OK, to_json(&f)?, p.unwrap()))
 }
@@ -270,7 +299,10 @@ async fn create_fields(
     p: Params,
     JsonBody(body): JsonBody,
 ) -> Res {
-    let f = s.describe.create_fields(&ctx, &model, body.as_ref()).await?;
+    let f = s
+        .describe
+        .create_fields(&ctx, &model, body.as_ref())
+        .await?;
     Ok(ok(StatusCode::CREATED, to_json(&f)?, p.unwrap()))
 }
 
@@ -281,7 +313,10 @@ async fn update_fields(
     p: Params,
     JsonBody(body): JsonBody,
 ) -> Res {
-    let f = s.describe.update_fields(&ctx, &model, body.as_ref()).await?;
+    let f = s
+        .describe
+        .update_fields(&ctx, &model, body.as_ref())
+        .await?;
     Ok(ok(StatusCode::OK, to_json(&f)?, p.unwrap()))
 }
 
@@ -302,7 +337,10 @@ async fn create_field(
     p: Params,
     JsonBody(body): JsonBody,
 ) -> Res {
-    let f = s.describe.create_field(&ctx, &model, &field, body.as_ref()).await?;
+    let f = s
+        .describe
+        .create_field(&ctx, &model, &field, body.as_ref())
+        .await?;
     Ok(ok(StatusCode::CREATED, to_json(&f)?, p.unwrap()))
 }
 
@@ -313,7 +351,10 @@ async fn update_field(
     p: Params,
     JsonBody(body): JsonBody,
 ) -> Res {
-    let f = s.describe.update_field(&ctx, &model, &field, body.as_ref()).await?;
+    let f = s
+        .describe
+        .update_field(&ctx, &model, &field, body.as_ref())
+        .await?;
     Ok(ok(StatusCode::OK, to_json(&f)?, p.unwrap()))
 }
 
@@ -323,5 +364,9 @@ async fn delete_field(
     Path((model, field)): Path<(String, String)>,
     p: Params,
 ) -> Res {
-    Ok(ok(StatusCode::OK, s.describe.delete_field(&ctx, &model, &field).await?, p.unwrap()))
+    Ok(ok(
+        StatusCode::OK,
+        s.describe.delete_field(&ctx, &model, &field).await?,
+        p.unwrap(),
+    ))
 }
