@@ -1269,3 +1269,178 @@ async fn owned_relationship_routes() {
     .await;
     err(&r, 409, "RECORD_REFERENCE_INVALID");
 }
+
+/// A user of `access` inserted straight into the tenant (no user API yet), logged in.
+async fn user_token(app: &TestApp, t: &TestTenant, username: &str, access: &str) -> String {
+    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| abbotik_testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let s = format!("\"ns_tenant_{}\"", t.name);
+    let id = uuid::Uuid::new_v4();
+    c.execute(
+        &format!("INSERT INTO {s}.users (id, name, username, access) VALUES ($1, $2, $2, $3)"),
+        &[&id, &username, &access],
+    )
+    .await
+    .unwrap();
+    let hash = abbotik_domain::auth::password::hash(abbotik_testkit::TEST_PASSWORD).unwrap();
+    c.execute(
+        &format!("INSERT INTO {s}.credentials (user_id, password_hash) VALUES ($1, $2)"),
+        &[&id, &hash],
+    )
+    .await
+    .unwrap();
+    let r = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"tenant": t.name, "username": username, "password": abbotik_testkit::TEST_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn roles_and_sudo_flags() {
+    let (app, t) = setup().await;
+    let r = app
+        .post(
+            "/api/describe/vault",
+            t.token(),
+            json!({"sudo": true, "fields":{"a":{"type":"text"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            "/api/describe/notes",
+            t.token(),
+            json!({"fields":{"a":{"type":"text"},"secret":{"type":"text","sudo":true}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rec = okd(
+        &call(
+            &app,
+            "POST",
+            "/api/data/orders",
+            &t,
+            Some(json!({"number":"A-1"})),
+        )
+        .await,
+        201,
+    );
+    let path = format!("/api/data/orders/{}", rec["id"].as_str().unwrap());
+
+    let read = user_token(&app, &t, "reader", "read").await;
+    let edit = user_token(&app, &t, "editor", "edit").await;
+    let full = user_token(&app, &t, "fuller", "full").await;
+    let deny = user_token(&app, &t, "denied", "deny").await;
+
+    // read ≥ read; deny gets nothing
+    assert_eq!(app.get(&path, Some(&read)).await.status, 200);
+    let d = err(
+        &app.get("/api/data/orders", Some(&deny)).await,
+        403,
+        "AUTH_ROLE_INSUFFICIENT",
+    );
+    assert_eq!(d, json!({"required":"read","actual":"deny"}));
+    // create/update ≥ edit
+    let r = app
+        .call(
+            "POST",
+            "/api/data/orders",
+            Some(&read),
+            Some(json!({"number":"R"})),
+        )
+        .await;
+    let d = err(&r, 403, "AUTH_ROLE_INSUFFICIENT");
+    assert_eq!(d, json!({"required":"edit","actual":"read"}));
+    let r = app
+        .call("PATCH", &path, Some(&read), Some(json!({"total":1})))
+        .await;
+    err(&r, 403, "AUTH_ROLE_INSUFFICIENT");
+    let r = app
+        .call("PATCH", &path, Some(&edit), Some(json!({"total":1})))
+        .await;
+    okd(&r, 200);
+    // trash/restore/purge ≥ full
+    let r = app.call("DELETE", &path, Some(&edit), None).await;
+    assert_eq!(err(&r, 403, "AUTH_ROLE_INSUFFICIENT")["required"], "full");
+    okd(&app.call("DELETE", &path, Some(&full), None).await, 200);
+    let id = rec["id"].as_str().unwrap();
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/trashed/orders/{id}"),
+            Some(&edit),
+            None,
+        )
+        .await;
+    err(&r, 403, "AUTH_ROLE_INSUFFICIENT");
+    okd(
+        &app.call(
+            "POST",
+            &format!("/api/trashed/orders/{id}"),
+            Some(&full),
+            None,
+        )
+        .await,
+        200,
+    );
+
+    // sudo model and sudo field
+    let r = app
+        .call(
+            "POST",
+            "/api/data/vault",
+            Some(&full),
+            Some(json!({"a":"x"})),
+        )
+        .await;
+    assert_eq!(err(&r, 403, "AUTH_SUDO_REQUIRED")["model"], "vault");
+    okd(
+        &call(&app, "POST", "/api/data/vault", &t, Some(json!({"a":"x"}))).await,
+        201,
+    );
+    assert_eq!(
+        app.get("/api/data/vault", Some(&read)).await.status,
+        200,
+        "reads unaffected"
+    );
+    let r = app
+        .call(
+            "POST",
+            "/api/data/notes",
+            Some(&edit),
+            Some(json!({"a":"x","secret":"s"})),
+        )
+        .await;
+    assert_eq!(
+        err(&r, 403, "AUTH_SUDO_REQUIRED")["fields"],
+        json!(["secret"])
+    );
+    okd(
+        &app.call(
+            "POST",
+            "/api/data/notes",
+            Some(&edit),
+            Some(json!({"a":"x"})),
+        )
+        .await,
+        201,
+    );
+
+    // users: sudo only; trashed users left out of /api/trashed for non-sudo callers
+    err(
+        &app.get("/api/data/users", Some(&full)).await,
+        403,
+        "AUTH_SUDO_REQUIRED",
+    );
+    let all = okd(&app.get("/api/trashed", Some(&read)).await, 200);
+    assert!(all.get("users").is_none());
+}
