@@ -1444,3 +1444,41 @@ async fn roles_and_sudo_flags() {
     let all = okd(&app.get("/api/trashed", Some(&read)).await, 200);
     assert!(all.get("users").is_none());
 }
+
+#[tokio::test]
+async fn response_cap_answers_413_before_sending() {
+    let app = abbotik_testkit::spawn_app_with(&[("ABBOTIK_RESPONSE_MAX_BYTES", "2048")]).await;
+    let t = TestTenant::new(&app).await;
+    let r = app
+        .post(
+            "/api/describe/notes",
+            t.token(),
+            json!({"fields":{"body":{"type":"text"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rows: Vec<Value> = (0..20)
+        .map(|i| json!({"body": format!("note {i}")}))
+        .collect();
+    let r = app
+        .call(
+            "POST",
+            "/api/data/notes?select=id",
+            t.token(),
+            Some(json!(rows)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app.get("/api/data/notes", t.token()).await;
+    assert_eq!(
+        err(&r, 413, "VALIDATION_RESPONSE_TOO_LARGE")["limit_bytes"],
+        2048
+    );
+    let r = app
+        .get(
+            "/api/data/notes?select=id&stat=false&access=false&limit=5",
+            t.token(),
+        )
+        .await;
+    assert_eq!(okd(&r, 200).as_array().unwrap().len(), 5);
+}
