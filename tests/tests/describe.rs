@@ -1321,3 +1321,157 @@ async fn two_pods_see_a_change_on_the_next_request() {
         "MODEL_NOT_FOUND",
     );
 }
+
+/// The interface the data surface relies on: `model`, `relationship`, `cascade_children`,
+/// over the real store, and the `meta_version` bump of every describe write.
+#[tokio::test]
+async fn service_interface_over_postgres() {
+    use abbotik_adapters::postgres::describe_store::PgDescribeStore;
+    use abbotik_adapters::postgres::{Db, DbConfig};
+    use abbotik_domain::describe::DescribeService;
+    use std::sync::Arc;
+
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let c = db().await;
+    let v0 = meta_version(&c, &t).await;
+    let r = app
+        .post("/api/describe/customers", t.token(), json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            "/api/describe/orders",
+            t.token(),
+            json!({"fields":{"customer_id":{"type":"uuid","relationship_type":"owned","related_model":"customers","relationship_name":"orders","cascade_delete":true},
+                             "referrer_id":{"type":"uuid","relationship_type":"referenced","related_model":"customers","relationship_name":"referrals"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let v1 = meta_version(&c, &t).await;
+    assert_eq!(v1, v0 + 2, "one bump per describe write");
+    // A failed write does not bump.
+    err(
+        &app.post("/api/describe/orders", t.token(), json!({})).await,
+        409,
+        "MODEL_EXISTS",
+    );
+    assert_eq!(meta_version(&c, &t).await, v1);
+
+    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+    let pool = Db::connect(&DbConfig {
+        url: Some(url),
+        socket_dir: None,
+        port: 5432,
+        user: String::new(),
+        dbname: String::new(),
+        pool_max: 2,
+        statement_timeout_ms: 30_000,
+    })
+    .unwrap();
+    let svc = DescribeService::new(Arc::new(PgDescribeStore::new(pool)));
+    let tenant = abbotik_domain::ident::tenant_name(&t.name).unwrap();
+    let ctx = abbotik_domain::TenantCtx {
+        tenant_id: t.tenant_id.parse().unwrap(),
+        schema: abbotik_domain::ident::tenant_schema(&tenant),
+        tenant,
+        tenant_status: "active".into(),
+        user_id: uuid::Uuid::nil(),
+        username: "owner".into(),
+        role: abbotik_domain::Role::Root,
+        auth: abbotik_domain::AuthInfo {
+            auth_type: abbotik_domain::AuthType::Username,
+            token_id: None,
+            key_id: None,
+            key_fingerprint: None,
+            api_key_id: None,
+            is_sudo_token: false,
+            is_fake: false,
+            faked_by: None,
+            issued_at: None,
+            expires_at: None,
+        },
+        meta_version: v1,
+        request_id: "test".into(),
+    };
+    let m = svc.model(&ctx, "orders").await.unwrap();
+    assert_eq!(m.fields.len(), 2);
+    let (child, f) = svc.relationship(&ctx, "customers", "orders").await.unwrap();
+    assert_eq!(
+        (child.model_name.as_str(), f.field_name.as_str()),
+        ("orders", "customer_id")
+    );
+    let (_, f) = svc
+        .relationship(&ctx, "customers", "referrals")
+        .await
+        .unwrap();
+    assert_eq!(f.field_name, "referrer_id");
+    let e = svc
+        .relationship(&ctx, "orders", "orders")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, abbotik_domain::ErrorCode::ModelRelationshipNotFound);
+    let e = svc
+        .relationship(&ctx, "customers", "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, abbotik_domain::ErrorCode::ModelRelationshipNotFound);
+    let kids = svc.cascade_children(&ctx, "customers").await.unwrap();
+    assert_eq!(kids.len(), 1);
+    assert_eq!(kids[0].1.field_name, "customer_id");
+    assert_eq!(svc.model(&ctx, "users").await.unwrap().status, "system");
+    assert_eq!(
+        svc.model(&ctx, "credentials").await.unwrap_err().code,
+        abbotik_domain::ErrorCode::ModelNotFound
+    );
+
+    // Deleting a model removes its saved filters and tracked entries.
+    let s = schema(&t);
+    c.batch_execute(&format!(
+        "INSERT INTO {s}.\"filters\" (model_name, name) VALUES ('orders', 'mine');
+         INSERT INTO {s}.\"tracked\" (model_name, record_id, operation) VALUES ('orders', gen_random_uuid(), 'create');"
+    ))
+    .await
+    .unwrap();
+    let r = put(
+        &app,
+        "/api/describe/orders/fields/customer_id",
+        &t,
+        json!({"cascade_delete":false}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ctx2 = abbotik_domain::TenantCtx {
+        meta_version: meta_version(&c, &t).await,
+        ..ctx.clone()
+    };
+    assert!(svc
+        .cascade_children(&ctx2, "customers")
+        .await
+        .unwrap()
+        .is_empty());
+    let r = del(&app, "/api/describe/orders", &t).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for table in ["filters", "tracked", "fields"] {
+        let n: i64 = c
+            .query_one(
+                &format!("SELECT count(*) FROM {s}.\"{table}\" WHERE model_name = 'orders'"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table}");
+    }
+}
+
+async fn meta_version(c: &tokio_postgres::Client, t: &TestTenant) -> i64 {
+    c.query_one(
+        "SELECT meta_version FROM abbotik_control.tenants WHERE id = $1::text::uuid",
+        &[&t.tenant_id],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
