@@ -1475,3 +1475,41 @@ async fn meta_version(c: &tokio_postgres::Client, t: &TestTenant) -> i64 {
     .unwrap()
     .get(0)
 }
+
+#[tokio::test]
+async fn concurrent_writes_are_serialized() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let tries = (0..6).map(|_| {
+        app.post(
+            "/api/describe/race",
+            t.token(),
+            json!({"fields":{"a":{"type":"text"}}}),
+        )
+    });
+    let out = futures::future::join_all(tries).await;
+    let created = out.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        out.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    for r in out.iter().filter(|r| r.status != 201) {
+        err(r, 409, "MODEL_EXISTS");
+    }
+    let adds = (0..6).map(|i| {
+        let path = format!("/api/describe/race/fields/f{i}");
+        let app = &app;
+        let t = &t;
+        async move {
+            app.post(&path, t.token(), json!({"type":"integer","index":true}))
+                .await
+        }
+    });
+    for r in futures::future::join_all(adds).await {
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app.get("/api/describe/race/fields", t.token()).await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 7);
+}

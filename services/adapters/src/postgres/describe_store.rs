@@ -188,7 +188,11 @@ impl DescribeStore for PgDescribeStore {
 
     async fn begin(&self, ctx: &TenantCtx) -> Result<Box<dyn DescribeTx>> {
         let c = self.db.conn().await?;
-        c.batch_execute("BEGIN").await.map_err(map_db_error)?;
+        // DDL on a large table (a unique index, a type change) may outlast the request
+        // statement timeout; a describe write gets a longer bound of its own.
+        c.batch_execute("BEGIN; SET LOCAL statement_timeout = '300s'")
+            .await
+            .map_err(map_db_error)?;
         let mut tx = PgDescribeTx {
             conn: Some(c),
             schema: ctx.schema.clone(),
