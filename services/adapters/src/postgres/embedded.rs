@@ -114,6 +114,7 @@ impl EmbeddedPg {
             kind = ?pg.kind,
             elapsed_ms = started.elapsed().as_millis() as u64,
             data_dir = %pg.pg_dir.display(),
+            relocated = pg.layout.relocated.is_some(),
             "embedded PostgreSQL ready"
         );
         Ok(pg)

@@ -8,9 +8,16 @@
 //!   run/                 Unix socket directory, 0700, owned by the cluster user
 //!   pg.log               server log (rotated to pg.log.1 past 16 MiB at start)
 //! ```
+//!
+//! When the server runs as root and the cluster user cannot traverse a *parent* of the data
+//! directory (say `/root`, mode 0700), we do not loosen permissions outside the data directory:
+//! `pg`, `run` and `pg.log` are placed in `/var/lib/abbotik/clusters/<sha256(data_dir)[..16]>/`
+//! instead, with symlinks of the same names in the data directory pointing there (so operators
+//! find them, and later starts follow the links).
 
 use super::bin::RunAs;
 use anyhow::{bail, Context};
+use sha2::Digest;
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -29,7 +36,12 @@ pub struct Layout {
     pub log_file: PathBuf,
     pub lock_file: PathBuf,
     pub initdb_tmp: PathBuf,
+    /// Where `pg`, `run` and `pg.log` really live when relocated (see the module docs).
+    pub relocated: Option<PathBuf>,
 }
+
+/// Where relocated clusters live.
+const RELOCATION_ROOT: &str = "/var/lib/abbotik/clusters";
 
 impl Layout {
     /// Creates the data directory if needed and returns the canonical layout.
@@ -41,13 +53,16 @@ impl Layout {
             .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
         let data_dir = std::fs::canonicalize(data_dir)
             .with_context(|| format!("resolving {}", data_dir.display()))?;
+        let relocated = cluster_home(&data_dir, run_as)?;
+        let home = relocated.clone().unwrap_or_else(|| data_dir.clone());
         let l = Layout {
-            pg_dir: data_dir.join("pg"),
-            run_dir: data_dir.join("run"),
-            log_file: data_dir.join("pg.log"),
+            pg_dir: home.join("pg"),
+            run_dir: home.join("run"),
+            log_file: home.join("pg.log"),
             lock_file: data_dir.join("embedded.lock"),
-            initdb_tmp: data_dir.join("pg.initdb"),
+            initdb_tmp: home.join("pg.initdb"),
             data_dir,
+            relocated,
         };
         let socket = l.socket_path();
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -57,9 +72,6 @@ impl Layout {
                 socket.display(),
                 socket.as_os_str().len()
             );
-        }
-        if let Some(r) = run_as {
-            l.grant_traversal(r)?;
         }
         l.make_private_dir(&l.run_dir, run_as)?;
         l.prepare_log(run_as)?;
@@ -115,36 +127,103 @@ impl Layout {
             .with_context(|| format!("opening {}", self.log_file.display()))?;
         chown_to(&self.log_file, run_as)
     }
+}
 
-    /// The cluster user must reach `<data_dir>/pg` and `<data_dir>/run`. We add search-only
-    /// permission (o+x) to the data directory itself — never read, never on its parents; a
-    /// parent it cannot traverse (e.g. `/root`, mode 0700) is reported with the fix.
-    fn grant_traversal(&self, r: &RunAs) -> anyhow::Result<()> {
-        for anc in self.data_dir.ancestors().skip(1) {
-            let meta =
-                std::fs::metadata(anc).with_context(|| format!("inspecting {}", anc.display()))?;
-            if !searchable(&meta, r) {
-                bail!(
-                    "the embedded PostgreSQL runs as {:?} (PostgreSQL refuses to run as root) and cannot \
-                     reach the data directory {}: {} (mode {:o}) is not searchable by that user. Use a data \
-                     directory it can reach (e.g. ABBOTIK_DATA_DIR=/var/lib/abbotik) or allow traversal \
-                     with `chmod o+x {}`",
-                    r.name,
-                    self.data_dir.display(),
-                    anc.display(),
-                    meta.mode() & 0o7777,
-                    anc.display()
-                );
-            }
-        }
-        let meta = std::fs::metadata(&self.data_dir)?;
+/// The directory holding `pg`, `run` and `pg.log` when it is not the data directory itself.
+///
+/// The cluster user must reach them. We add search-only permission (o+x) to the data directory
+/// itself when needed — never read, never on its parents; when a parent is not searchable the
+/// cluster is relocated (see the module docs).
+fn cluster_home(data_dir: &Path, run_as: Option<&RunAs>) -> anyhow::Result<Option<PathBuf>> {
+    let link = data_dir.join("pg");
+    if let Ok(target) = std::fs::read_link(&link) {
+        // Relocated by an earlier start: follow it.
+        let target = if target.is_absolute() {
+            target
+        } else {
+            data_dir.join(target)
+        };
+        let home = target
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| anyhow::anyhow!("{} points nowhere usable", link.display()))?;
+        make_home(&home)?;
+        return Ok(Some(home));
+    }
+    let Some(r) = run_as else { return Ok(None) };
+    let Some((anc, mode)) = blocked_ancestor(data_dir, r)? else {
+        let meta = std::fs::metadata(data_dir)?;
         if !searchable(&meta, r) {
             let mode = (meta.mode() & 0o7777) | 0o001;
-            std::fs::set_permissions(&self.data_dir, Permissions::from_mode(mode))
-                .with_context(|| format!("chmod o+x {}", self.data_dir.display()))?;
+            std::fs::set_permissions(data_dir, Permissions::from_mode(mode))
+                .with_context(|| format!("chmod o+x {}", data_dir.display()))?;
         }
-        Ok(())
+        return Ok(None);
+    };
+    let unreachable = format!(
+        "the embedded PostgreSQL runs as {:?} (PostgreSQL refuses to run as root) and cannot reach \
+         the data directory {}: {} (mode {:o}) is not searchable by that user",
+        r.name,
+        data_dir.display(),
+        anc.display(),
+        mode
+    );
+    if link.exists() {
+        bail!(
+            "{unreachable}. Use a data directory it can reach (e.g. ABBOTIK_DATA_DIR=/var/lib/abbotik) \
+             or allow traversal with `chmod o+x {}`",
+            anc.display()
+        );
     }
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let home = Path::new(RELOCATION_ROOT).join(&hex::encode(digest)[..16]);
+    make_home(&home).with_context(|| {
+        format!("{unreachable}, and the cluster cannot be placed in {RELOCATION_ROOT} instead")
+    })?;
+    std::fs::write(home.join("DATA_DIR"), format!("{}\n", data_dir.display()))?;
+    for name in ["pg", "run", "pg.log"] {
+        let at = data_dir.join(name);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) && name == "run" {
+            // Only ever holds sockets and their lock files.
+            std::fs::remove_dir_all(&at)?;
+        }
+        if std::fs::symlink_metadata(&at).is_err() {
+            std::os::unix::fs::symlink(home.join(name), &at)
+                .with_context(|| format!("linking {}", at.display()))?;
+        }
+    }
+    tracing::warn!(
+        data_dir = %data_dir.display(),
+        cluster = %home.display(),
+        "the PostgreSQL user cannot traverse {}: the embedded cluster lives in {} (symlinked from the data directory)",
+        anc.display(),
+        home.display()
+    );
+    Ok(Some(home))
+}
+
+/// The relocation directory: root-owned, searchable (not readable) by others.
+fn make_home(home: &Path) -> anyhow::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(home)
+        .with_context(|| format!("creating {}", home.display()))?;
+    std::fs::set_permissions(home, Permissions::from_mode(0o711))
+        .with_context(|| format!("chmod 0711 {}", home.display()))?;
+    Ok(())
+}
+
+/// The first parent of `data_dir` that `r` cannot search, with its mode.
+fn blocked_ancestor(data_dir: &Path, r: &RunAs) -> anyhow::Result<Option<(PathBuf, u32)>> {
+    for anc in data_dir.ancestors().skip(1) {
+        let meta =
+            std::fs::metadata(anc).with_context(|| format!("inspecting {}", anc.display()))?;
+        if !searchable(&meta, r) {
+            return Ok(Some((anc.to_path_buf(), meta.mode() & 0o7777)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether `r` (uid and primary gid only: supplementary groups are dropped when we switch to
