@@ -3,7 +3,6 @@
 //! DEFAULT literals are rendered from the validated typed value through one quoting helper
 //! ([`quote_literal`]); metadata rows are written with bound parameters.
 
-use super::map_db_error;
 use super::tenant_schema::SYSTEM_COLUMNS;
 use abbotik_domain::ident::Ident;
 use abbotik_domain::model::{FieldDef, FieldType, ModelDef};
@@ -13,6 +12,22 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
+
+/// Maps a driver error of a describe write: waiting too long for the table lock or running
+/// past the describe statement timeout is a retryable `SERVICE_UNAVAILABLE`, not a filter
+/// timeout; everything else goes through the shared mapping.
+pub(super) fn map_db_error(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error().map(|d| d.code()) {
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE || *c == SqlState::QUERY_CANCELED => {
+            Error::msg(
+                ErrorCode::ServiceUnavailable,
+                "The model is busy (a long query or another schema change holds it); retry shortly",
+            )
+            .with_internal(e)
+        }
+        _ => super::map_db_error(e),
+    }
+}
 
 /// Index kinds (A4.5).
 #[derive(Clone, Copy)]

@@ -4,8 +4,8 @@
 //! caller's describe transaction; failing statements run under a savepoint so the conflict
 //! samples can still be read before the whole transaction is rolled back.
 
+use super::ddl::map_db_error;
 use super::ddl::{self, Kind};
-use super::map_db_error;
 use abbotik_domain::ident::Ident;
 use abbotik_domain::model::{FieldDef, FieldType};
 use abbotik_domain::Result;

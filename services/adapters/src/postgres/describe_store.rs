@@ -2,7 +2,8 @@
 //! transaction (A4). DDL text comes from [`super::ddl`]; metadata values are always bound.
 
 use super::ddl;
-use super::{map_db_error, Db};
+use super::ddl::map_db_error;
+use super::Db;
 use abbotik_domain::ident::Ident;
 use abbotik_domain::model::{
     FieldDef, FieldIndexes, FieldType, ModelDef, RelationshipType, Transform,
