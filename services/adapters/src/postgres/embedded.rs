@@ -314,9 +314,16 @@ async fn settle_existing(bin: &PgBin, l: &Layout) -> anyhow::Result<bool> {
             Liveness::Ours => {
                 let same_socket =
                     pf.socket_dir.as_deref() == Some(l.run_dir.as_path()) && pf.port == Some(PORT);
+                // An orphan still replaying its WAL is given the full start timeout: killing
+                // it would only make the next start redo the same recovery.
+                let patience = if pf.status.as_deref() == Some("starting") {
+                    Duration::from_secs(START_TIMEOUT_SECS)
+                } else {
+                    Duration::from_secs(10)
+                };
                 if same_socket
                     && pf.status.as_deref() != Some("stopping")
-                    && wait_connect(l, SUPERUSER, "postgres", Duration::from_secs(10))
+                    && wait_connect(l, SUPERUSER, "postgres", patience)
                         .await
                         .is_ok()
                 {
@@ -324,6 +331,21 @@ async fn settle_existing(bin: &PgBin, l: &Layout) -> anyhow::Result<bool> {
                         pid = pf.pid,
                         "adopting the running embedded PostgreSQL left by a previous process"
                     );
+                    // Pick up settings this binary wrote into abbotik.conf (reloadable ones).
+                    if let Err(e) = bin
+                        .run(
+                            "pg_ctl",
+                            &[
+                                "reload".as_ref(),
+                                "-D".as_ref(),
+                                l.pg_dir.as_os_str(),
+                                "-s".as_ref(),
+                            ],
+                        )
+                        .await
+                    {
+                        warn!(error = %e, "pg_ctl reload of the adopted cluster failed");
+                    }
                     return Ok(true);
                 }
                 warn!(
