@@ -1096,6 +1096,25 @@ async fn names_bodies_and_protection() {
     let r = post("/api/describe/m1/fields/f", json!({"type":"uuid","relationship_type":"owned","related_model":"m3","relationship_name":"kids","cascade_delete":true})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     // relationship_name is unique per parent.
+    let r = post(
+        "/api/describe/m4",
+        json!({"fields":{"p1":{"type":"uuid","relationship_type":"referenced","related_model":"m4","relationship_name":"kids"},
+                         "p2":{"type":"uuid","relationship_type":"referenced","related_model":"m4","relationship_name":"kids"}}}),
+    )
+    .await;
+    err(&r, 400, "FIELD_RELATIONSHIP_INVALID");
+    // A model may point at itself (trees).
+    let r = post(
+        "/api/describe/m4",
+        json!({"fields":{"parent_id":{"type":"uuid","relationship_type":"owned","related_model":"m4","relationship_name":"children","cascade_delete":true}}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        del(&app, "/api/describe/m4", &t).await.status,
+        200,
+        "self-reference does not block delete"
+    );
     let r = post("/api/describe/m1/fields/g", json!({"type":"uuid","relationship_type":"owned","related_model":"m3","relationship_name":"kids"})).await;
     err(&r, 400, "FIELD_RELATIONSHIP_INVALID");
     err(

@@ -185,7 +185,19 @@ impl DescribeService {
             if fields.iter().any(|f| f.field_name == fname) {
                 return Err(field_exists(name.as_str(), fname));
             }
-            fields.push(rules::new_field(name.as_str(), &fid, fp)?);
+            let f = rules::new_field(name.as_str(), &fid, fp)?;
+            // Two inline fields may not claim the same relationship name of one parent.
+            if f.relationship_name.is_some()
+                && fields.iter().any(|o| {
+                    o.related_model == f.related_model && o.relationship_name == f.relationship_name
+                })
+            {
+                return Err(body::relationship(
+                    "relationship_name",
+                    "relationship_name is used twice for the same related_model",
+                ));
+            }
+            fields.push(f);
         }
         let now = Ts::now();
         let model = ModelDef {
