@@ -11,31 +11,143 @@ static TENANT_RE: LazyLock<regex::Regex> =
 
 /// PostgreSQL reserved key words (reserved, and reserved-but-usable-as-function-or-type).
 const PG_RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
-    "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently",
-    "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
-    "current_schema", "current_time", "current_timestamp", "current_user", "default",
-    "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for",
-    "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially",
-    "inner", "intersect", "into", "is", "isnull", "join", "lateral", "leading", "left", "like",
-    "limit", "localtime", "localtimestamp", "natural", "not", "notnull", "null", "offset", "on",
-    "only", "or", "order", "outer", "overlaps", "placing", "primary", "references", "returning",
-    "right", "select", "session_user", "similar", "some", "symmetric", "system_user", "table",
-    "tablesample", "then", "to", "trailing", "true", "union", "unique", "user", "using",
-    "variadic", "verbose", "when", "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
 ];
 
 /// Names of system models, internal tables and phase-2 system models (A1.8).
 pub const RESERVED_MODEL_NAMES: &[&str] = &[
-    "models", "fields", "users", "filters", "tracked", "credentials", "machine_keys",
-    "auth_challenges", "api_keys", "invites", "user_secrets", "idempotency_keys", "fs_nodes",
-    "fs_blobs", "fs_usage", "rooms", "room_messages", "room_events", "factory_runs",
+    "models",
+    "fields",
+    "users",
+    "filters",
+    "tracked",
+    "credentials",
+    "machine_keys",
+    "auth_challenges",
+    "api_keys",
+    "invites",
+    "user_secrets",
+    "idempotency_keys",
+    "fs_nodes",
+    "fs_blobs",
+    "fs_usage",
+    "rooms",
+    "room_messages",
+    "room_events",
+    "factory_runs",
 ];
 
 /// System columns present on every record (A1.7).
 pub const SYSTEM_FIELDS: &[&str] = &[
-    "id", "created_at", "updated_at", "trashed_at", "deleted_at", "access_read", "access_edit",
-    "access_full", "access_deny",
+    "id",
+    "created_at",
+    "updated_at",
+    "trashed_at",
+    "deleted_at",
+    "access_read",
+    "access_edit",
+    "access_full",
+    "access_deny",
 ];
 
 /// System models seeded in every tenant (A4.6).
@@ -54,7 +166,9 @@ impl Ident {
     /// Trusted constructor for names that come from our own metadata (already validated once).
     pub fn trusted(s: impl Into<String>) -> Self {
         let s = s.into();
-        debug_assert!(NAME_RE.is_match(&s) || s.starts_with("ns_tenant_") || s == "abbotik_control");
+        debug_assert!(
+            NAME_RE.is_match(&s) || s.starts_with("ns_tenant_") || s == "abbotik_control"
+        );
         Self(s)
     }
 
@@ -187,8 +301,19 @@ mod tests {
         assert!(model_name("orders").is_ok());
         assert!(model_name("o").is_ok());
         for bad in [
-            "Orders", "1a", "a__b", "pg_x", "sql_x", "sys_x", "users", "select", "user",
-            "information_schema", "", "a-b", "ünï",
+            "Orders",
+            "1a",
+            "a__b",
+            "pg_x",
+            "sql_x",
+            "sys_x",
+            "users",
+            "select",
+            "user",
+            "information_schema",
+            "",
+            "a-b",
+            "ünï",
         ] {
             assert!(model_name(bad).is_err(), "{bad}");
         }
@@ -202,7 +327,10 @@ mod tests {
         assert!(tenant_name("a").is_err());
         assert!(tenant_name(&"a".repeat(48)).is_ok());
         assert!(tenant_name(&"a".repeat(49)).is_err());
-        assert_eq!(tenant_schema(&tenant_name("acme").unwrap()).as_str(), "ns_tenant_acme");
+        assert_eq!(
+            tenant_schema(&tenant_name("acme").unwrap()).as_str(),
+            "ns_tenant_acme"
+        );
     }
 
     #[test]

@@ -27,8 +27,22 @@ pub enum FieldType {
 impl FieldType {
     /// Names reported in `data.valid_types`.
     pub const VALID: &'static [&'static str] = &[
-        "text", "integer", "bigserial", "decimal", "numeric", "boolean", "timestamp", "date",
-        "uuid", "jsonb", "binary", "text[]", "integer[]", "decimal[]", "numeric[]", "uuid[]",
+        "text",
+        "integer",
+        "bigserial",
+        "decimal",
+        "numeric",
+        "boolean",
+        "timestamp",
+        "date",
+        "uuid",
+        "jsonb",
+        "binary",
+        "text[]",
+        "integer[]",
+        "decimal[]",
+        "numeric[]",
+        "uuid[]",
     ];
 
     pub fn parse(s: &str) -> Option<FieldType> {

@@ -31,7 +31,9 @@ impl Serialize for Ts {
 
 /// Serializes `Option<Ts>` as the string or `null`.
 pub fn format_opt(ts: Option<Ts>) -> serde_json::Value {
-    ts.map_or(serde_json::Value::Null, |t| serde_json::Value::String(t.to_rfc3339()))
+    ts.map_or(serde_json::Value::Null, |t| {
+        serde_json::Value::String(t.to_rfc3339())
+    })
 }
 
 /// Parses any RFC 3339 input and normalises it to UTC.

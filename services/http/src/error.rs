@@ -97,7 +97,11 @@ impl IntoResponse for ApiError {
         let e = self.0;
         let (status, body) = envelope(&e);
         if status.is_server_error() {
-            tracing::error!(code = e.code.as_str(), cause = e.internal.as_deref().unwrap_or(""), "request failed");
+            tracing::error!(
+                code = e.code.as_str(),
+                cause = e.internal.as_deref().unwrap_or(""),
+                "request failed"
+            );
         } else if let Some(i) = &e.internal {
             tracing::debug!(code = e.code.as_str(), cause = %i, "client error");
         }
@@ -132,14 +136,16 @@ mod tests {
 
     #[test]
     fn envelope_shape() {
-        let e = Error::new(ErrorCode::RecordNotFound)
-            .with_data(json!({"model":"orders","id":"x"}));
+        let e = Error::new(ErrorCode::RecordNotFound).with_data(json!({"model":"orders","id":"x"}));
         let (status, body) = envelope(&e);
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["code"], "RECORD_NOT_FOUND");
         assert_eq!(body["error_code"], "RECORD_NOT_FOUND");
         assert_eq!(body["error"], body["message"]);
         assert_eq!(body["docs"], "/docs/api/data");
-        assert!(body["remediation"].as_str().unwrap().starts_with("Check the id"));
+        assert!(body["remediation"]
+            .as_str()
+            .unwrap()
+            .starts_with("Check the id"));
     }
 }

@@ -48,7 +48,8 @@ impl FromRequestParts<AppState> for Ctx {
         if let Some(ctx) = parts.extensions.get::<TenantCtx>() {
             return Ok(Ctx(ctx.clone()));
         }
-        let token = bearer(&parts.headers).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
+        let token =
+            bearer(&parts.headers).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
         let rid = RequestId::from_request_parts(parts, state).await?;
         let ctx = state.auth.authenticate(&token, rid.0).await?;
         tracing::Span::current().record("tenant", ctx.tenant.as_str());
@@ -150,8 +151,11 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiE
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) => Err(ApiError(
-            Error::msg(ErrorCode::ValidationJsonParse, "Could not read the request body")
-                .with_internal(e),
+            Error::msg(
+                ErrorCode::ValidationJsonParse,
+                "Could not read the request body",
+            )
+            .with_internal(e),
         )),
     }
 }

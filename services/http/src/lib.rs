@@ -12,7 +12,7 @@ pub mod routes;
 pub mod state;
 
 pub use error::ApiError;
-pub use state::{AppState, HttpSettings, ReadyCheck, Readiness};
+pub use state::{AppState, HttpSettings, Readiness, ReadyCheck};
 
 use axum::routing::MethodRouter;
 use axum::Router;

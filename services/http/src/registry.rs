@@ -52,7 +52,10 @@ impl RouteDoc {
             .split('/')
             .map(|seg| {
                 if seg.starts_with('{') && seg.ends_with('}') {
-                    format!(":{}", seg.trim_matches(|c| c == '{' || c == '}' || c == '*'))
+                    format!(
+                        ":{}",
+                        seg.trim_matches(|c| c == '{' || c == '}' || c == '*')
+                    )
                 } else {
                     seg.to_owned()
                 }

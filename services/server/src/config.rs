@@ -81,7 +81,11 @@ impl Config {
     }
 
     pub fn from_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| env.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let get = |k: &str| {
+            env.get(k)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
         let listen: SocketAddr = parse(&get, "ABBOTIK_LISTEN", "127.0.0.1:9001")?;
         let database_url = get("ABBOTIK_DATABASE_URL").map(Secret);
         let single_node: bool = parse_bool(&get, "ABBOTIK_SINGLE_NODE", false)?;
@@ -242,7 +246,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -7,7 +7,9 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init_logging(cfg: &Config) {
     let filter = EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
     let _ = if cfg.log_json {
         builder
             .json()

@@ -5,9 +5,11 @@ use crate::cli::{TenantAction, Workers};
 use crate::config::Config;
 use crate::shutdown::{self, Shutdown};
 use crate::telemetry;
+use abbotik_adapters::postgres::auth_store::PgAuthStore;
 use abbotik_adapters::postgres::embedded::{EmbeddedOptions, EmbeddedPg};
 use abbotik_adapters::postgres::{migrate as pg_migrate, Db, DbConfig};
-use abbotik_http::{AppState, HttpSettings, ReadyCheck, Readiness};
+use abbotik_domain::auth::{AuthService, AuthSettings};
+use abbotik_http::{AppState, HttpSettings, Readiness, ReadyCheck};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -132,7 +134,14 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
         abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
     )));
     Ok(AppState {
-        auth: Arc::new(abbotik_domain::auth::AuthService {}),
+        auth: Arc::new(AuthService::new(
+            Arc::new(PgAuthStore::new(res.db.clone())),
+            AuthService::key_ring(&jwt_keys(cfg)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+            AuthSettings {
+                region: cfg.region.clone(),
+                max_pending_tenants: cfg.max_pending_tenants,
+            },
+        )),
         data: Arc::new(abbotik_domain::data::DataService::new(
             Arc::new(abbotik_adapters::postgres::record_store::PgRecordStore::new(res.db.clone())),
             describe.clone(),
@@ -149,6 +158,42 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
         started: Instant::now(),
         shutting_down: shutdown.flag.clone(),
     })
+}
+
+/// The JWT key ring: configured keys, or (embedded mode) a secret generated once into
+/// `<data_dir>/jwt.key` with mode 0600 and reused on every start.
+fn jwt_keys(cfg: &Config) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    if !cfg.jwt_keys.is_empty() {
+        return Ok(cfg
+            .jwt_keys
+            .iter()
+            .map(|(kid, s)| (kid.clone(), s.0.as_bytes().to_vec()))
+            .collect());
+    }
+    let path = cfg.data_dir.join("jwt.key");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => s.trim().to_owned(),
+        _ => {
+            use rand::RngCore;
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut bytes = [0u8; 48];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let s =
+                base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            f.write_all(s.as_bytes())?;
+            s
+        }
+    };
+    Ok(vec![("e1".to_owned(), secret.into_bytes())])
 }
 
 /// A server started in the background (used by `run` and by tests).

@@ -27,7 +27,10 @@ pub fn test_env() -> HashMap<String, String> {
     );
     env.insert("ABBOTIK_METRICS".into(), "off".into());
     env.insert("ABBOTIK_SHUTDOWN_DELAY_SECONDS".into(), "0".into());
-    env.insert("ABBOTIK_RATE_TENANT_CREATE_PER_HOUR".into(), "1000000".into());
+    env.insert(
+        "ABBOTIK_RATE_TENANT_CREATE_PER_HOUR".into(),
+        "1000000".into(),
+    );
     env.insert("ABBOTIK_LOG".into(), "warn".into());
     env.insert("ABBOTIK_DATABASE_POOL_MAX".into(), "8".into());
     for (k, v) in [
@@ -188,7 +191,10 @@ impl TestTenant {
         let d = &r.body["data"];
         TestTenant {
             name: name.to_owned(),
-            tenant_id: d["user"]["tenant_id"].as_str().unwrap_or_default().to_owned(),
+            tenant_id: d["user"]["tenant_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             username: "owner".into(),
             user_id: d["user"]["id"].as_str().unwrap_or_default().to_owned(),
             token: d["token"].as_str().unwrap_or_default().to_owned(),

@@ -40,7 +40,10 @@ fn role(s: &str) -> Role {
 }
 
 /// Runs the provisioning steps inside `tx` (A13 steps 1–5).
-async fn provision_in(tx: &tokio_postgres::Transaction<'_>, t: &NewTenant) -> Result<ProvisionedTenant> {
+async fn provision_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    t: &NewTenant,
+) -> Result<ProvisionedTenant> {
     let tenant_id = Uuid::new_v4();
     let schema = ident::tenant_schema(&t.tenant);
     let inserted = tx
@@ -52,10 +55,15 @@ async fn provision_in(tx: &tokio_postgres::Transaction<'_>, t: &NewTenant) -> Re
         .await
         .map_err(map_db_error)?;
     if inserted == 0 {
-        return Err(Error::msg(ErrorCode::TenantExists, format!("Tenant {} already exists", t.tenant)));
+        return Err(Error::msg(
+            ErrorCode::TenantExists,
+            format!("Tenant {} already exists", t.tenant),
+        ));
     }
     for sql in tenant_schema::upgrade_steps(&schema, 0) {
-        tx.batch_execute(&sql).await.map_err(|e| provision_failed(e))?;
+        tx.batch_execute(&sql)
+            .await
+            .map_err(|e| provision_failed(e))?;
     }
     let s = schema.quoted();
     tx.execute(
@@ -90,7 +98,10 @@ async fn provision_in(tx: &tokio_postgres::Transaction<'_>, t: &NewTenant) -> Re
     )
     .await
     .map_err(provision_failed)?;
-    Ok(ProvisionedTenant { tenant_id, owner_id })
+    Ok(ProvisionedTenant {
+        tenant_id,
+        owner_id,
+    })
 }
 
 fn provision_failed(e: tokio_postgres::Error) -> Error {
@@ -111,7 +122,10 @@ impl AuthStore for PgAuthStore {
     async fn count_pending(&self) -> Result<i64> {
         let c = self.db.conn().await?;
         let r = c
-            .query_one("SELECT count(*) FROM abbotik_control.tenants WHERE status = 'pending'", &[])
+            .query_one(
+                "SELECT count(*) FROM abbotik_control.tenants WHERE status = 'pending'",
+                &[],
+            )
             .await
             .map_err(map_db_error)?;
         Ok(r.get(0))
@@ -120,19 +134,29 @@ impl AuthStore for PgAuthStore {
     async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantRecord>> {
         let c = self.db.conn().await?;
         let st = c
-            .prepare_cached("SELECT id, name, status, description FROM abbotik_control.tenants WHERE name = $1")
+            .prepare_cached(
+                "SELECT id, name, status, description FROM abbotik_control.tenants WHERE name = $1",
+            )
             .await
             .map_err(map_db_error)?;
-        Ok(c.query_opt(&st, &[&name]).await.map_err(map_db_error)?.map(|r| tenant_row(&r)))
+        Ok(c.query_opt(&st, &[&name])
+            .await
+            .map_err(map_db_error)?
+            .map(|r| tenant_row(&r)))
     }
 
     async fn tenant_by_id(&self, id: Uuid) -> Result<Option<TenantRecord>> {
         let c = self.db.conn().await?;
         let st = c
-            .prepare_cached("SELECT id, name, status, description FROM abbotik_control.tenants WHERE id = $1")
+            .prepare_cached(
+                "SELECT id, name, status, description FROM abbotik_control.tenants WHERE id = $1",
+            )
             .await
             .map_err(map_db_error)?;
-        Ok(c.query_opt(&st, &[&id]).await.map_err(map_db_error)?.map(|r| tenant_row(&r)))
+        Ok(c.query_opt(&st, &[&id])
+            .await
+            .map_err(map_db_error)?
+            .map(|r| tenant_row(&r)))
     }
 
     async fn login_user(&self, tenant: &Ident, username: &str) -> Result<Option<LoginUser>> {
@@ -167,7 +191,12 @@ impl AuthStore for PgAuthStore {
         Ok(())
     }
 
-    async fn resolve(&self, tenant_id: Uuid, tenant: &Ident, user_id: Uuid) -> Result<Option<ResolvedIdentity>> {
+    async fn resolve(
+        &self,
+        tenant_id: Uuid,
+        tenant: &Ident,
+        user_id: Uuid,
+    ) -> Result<Option<ResolvedIdentity>> {
         let s = ident::tenant_schema(tenant).quoted();
         let c = self.db.conn().await?;
         let sql = format!(
@@ -180,12 +209,18 @@ impl AuthStore for PgAuthStore {
         let st = match c.prepare_cached(&sql).await {
             Ok(st) => st,
             // The schema was dropped (a dissolved tenant): the credential is dead.
-            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {
+            Err(e)
+                if e.code() == Some(&SqlState::UNDEFINED_TABLE)
+                    || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
+            {
                 return Ok(None)
             }
             Err(e) => return Err(map_db_error(e)),
         };
-        let row = c.query_opt(&st, &[&tenant_id, &user_id]).await.map_err(map_db_error)?;
+        let row = c
+            .query_opt(&st, &[&tenant_id, &user_id])
+            .await
+            .map_err(map_db_error)?;
         Ok(row.map(|r| ResolvedIdentity {
             tenant_name: r.get(0),
             tenant_status: r.get(1),
@@ -201,7 +236,9 @@ impl AuthStore for PgAuthStore {
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>> {
         let s = ident::tenant_schema(tenant).quoted();
         let c = self.db.conn().await?;
-        let ts = |col: &str| format!("to_char(u.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+        let ts = |col: &str| {
+            format!("to_char(u.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        };
         let sql = format!(
             "SELECT json_build_object('id', u.id, 'name', u.name, 'username', u.username, 'auth', u.username,
                 'email', u.email, 'access', u.access, 'access_read', u.access_read, 'access_edit', u.access_edit,
@@ -218,7 +255,9 @@ impl AuthStore for PgAuthStore {
             None => Ok(None),
             Some(r) => {
                 let text: String = r.get(0);
-                serde_json::from_str(&text).map(Some).map_err(Error::internal)
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(Error::internal)
             }
         }
     }

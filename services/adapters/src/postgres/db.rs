@@ -78,7 +78,9 @@ impl Db {
     /// Readiness probe: `SELECT 1`.
     pub async fn ping(&self) -> Result<(), Error> {
         let c = self.conn().await?;
-        c.simple_query("SELECT 1").await.map_err(Error::unavailable)?;
+        c.simple_query("SELECT 1")
+            .await
+            .map_err(Error::unavailable)?;
         Ok(())
     }
 

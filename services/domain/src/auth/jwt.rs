@@ -2,7 +2,9 @@
 //! with any key still in it, so a secret rotates without logging anyone out.
 
 use crate::{Error, ErrorCode};
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -92,7 +94,11 @@ impl KeyRing {
             return Err(invalid());
         }
         let kid = header.kid.ok_or_else(invalid)?;
-        let (_, _, dec) = self.keys.iter().find(|(k, _, _)| *k == kid).ok_or_else(invalid)?;
+        let (_, _, dec) = self
+            .keys
+            .iter()
+            .find(|(k, _, _)| *k == kid)
+            .ok_or_else(invalid)?;
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
         v.set_issuer(&["abbotik"]);
@@ -144,24 +150,39 @@ mod tests {
     fn rotation_keeps_old_tokens_valid() {
         let old = KeyRing::new(&[("k1".into(), b"a".repeat(32))]).unwrap();
         let t = old.sign(&claims(i64::MAX / 2)).unwrap();
-        let rotated =
-            KeyRing::new(&[("k2".into(), b"b".repeat(32)), ("k1".into(), b"a".repeat(32))]).unwrap();
+        let rotated = KeyRing::new(&[
+            ("k2".into(), b"b".repeat(32)),
+            ("k1".into(), b"a".repeat(32)),
+        ])
+        .unwrap();
         assert!(rotated.verify(&t).is_ok());
         let gone = KeyRing::new(&[("k2".into(), b"b".repeat(32))]).unwrap();
-        assert_eq!(gone.verify(&t).unwrap_err().code, ErrorCode::AuthTokenInvalid);
+        assert_eq!(
+            gone.verify(&t).unwrap_err().code,
+            ErrorCode::AuthTokenInvalid
+        );
     }
 
     #[test]
     fn expired_and_tampered() {
         let ring = KeyRing::new(&[("k1".into(), b"a".repeat(32))]).unwrap();
         let t = ring.sign(&claims(10)).unwrap();
-        assert_eq!(ring.verify(&t).unwrap_err().code, ErrorCode::AuthTokenExpired);
+        assert_eq!(
+            ring.verify(&t).unwrap_err().code,
+            ErrorCode::AuthTokenExpired
+        );
         let good = ring.sign(&claims(i64::MAX / 2)).unwrap();
         let mut bad = good.clone();
         bad.pop();
         bad.push('x');
-        assert_eq!(ring.verify(&bad).unwrap_err().code, ErrorCode::AuthTokenInvalid);
-        assert_eq!(ring.verify("nope").unwrap_err().code, ErrorCode::AuthTokenInvalid);
+        assert_eq!(
+            ring.verify(&bad).unwrap_err().code,
+            ErrorCode::AuthTokenInvalid
+        );
+        assert_eq!(
+            ring.verify("nope").unwrap_err().code,
+            ErrorCode::AuthTokenInvalid
+        );
         // payload segment has no padding and exp/iat are integers
         let payload = good.split('.').nth(1).unwrap();
         assert!(!payload.contains('='));

@@ -79,17 +79,22 @@ impl AuthService {
         let email = opt_str(&b, "email")?;
         if let Some(e) = email {
             if !EMAIL_RE.is_match(e) {
-                return Err(Error::new(ErrorCode::AuthEmailInvalid)
-                    .with_data(json!({"field": "email"})));
+                return Err(
+                    Error::new(ErrorCode::AuthEmailInvalid).with_data(json!({"field": "email"}))
+                );
             }
         }
         if !password::valid_length(password) {
-            return Err(Error::new(ErrorCode::AuthPasswordInvalid)
-                .with_data(json!({"field": "password"})));
+            return Err(
+                Error::new(ErrorCode::AuthPasswordInvalid).with_data(json!({"field": "password"}))
+            );
         }
         let description = opt_str(&b, "description")?.map(str::to_owned);
         if self.store.tenant_by_name(tenant.as_str()).await?.is_some() {
-            return Err(Error::msg(ErrorCode::TenantExists, format!("Tenant {tenant} already exists")));
+            return Err(Error::msg(
+                ErrorCode::TenantExists,
+                format!("Tenant {tenant} already exists"),
+            ));
         }
         if self.store.count_pending().await? >= self.settings.max_pending_tenants {
             return Err(Error::msg(
@@ -171,7 +176,13 @@ impl AuthService {
         if tenant.status == "pending" {
             self.store.activate(tenant.id).await?;
         }
-        self.issue_login(&tenant.name, tenant.id, user.id, &user.username, user.access)
+        self.issue_login(
+            &tenant.name,
+            tenant.id,
+            user.id,
+            &user.username,
+            user.access,
+        )
     }
 
     fn issue_login(
@@ -231,7 +242,13 @@ impl AuthService {
             return Err(Error::new(ErrorCode::AuthRefreshUnsupported));
         }
         let ctx = self.resolve(&claims, String::new()).await?;
-        self.issue_login(ctx.tenant.as_str(), ctx.tenant_id, ctx.user_id, &ctx.username, ctx.role)
+        self.issue_login(
+            ctx.tenant.as_str(),
+            ctx.tenant_id,
+            ctx.user_id,
+            &ctx.username,
+            ctx.role,
+        )
     }
 
     /// Verifies a bearer credential and re-resolves the identity from the database.
@@ -328,7 +345,12 @@ impl AuthService {
             if ctx.role != Role::Root || ctx.auth.is_fake {
                 return Err(Error::new(ErrorCode::AuthDissolveForbidden));
             }
-            (ctx.tenant.to_string(), ctx.tenant_id, ctx.user_id, ctx.username)
+            (
+                ctx.tenant.to_string(),
+                ctx.tenant_id,
+                ctx.user_id,
+                ctx.username,
+            )
         };
         let t = now();
         let claims = Claims {
@@ -372,7 +394,11 @@ impl AuthService {
             .await?
             .filter(|t| t.status != "deleted");
         let user = match &tenant {
-            Some(t) => self.store.login_user(&ident::tenant_name(&t.name)?, username).await?,
+            Some(t) => {
+                self.store
+                    .login_user(&ident::tenant_name(&t.name)?, username)
+                    .await?
+            }
             None => None,
         };
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -415,4 +441,3 @@ impl AuthService {
         KeyRing::new(keys)
     }
 }
-

@@ -10,7 +10,8 @@ fn argon() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-static DUMMY: LazyLock<String> = LazyLock::new(|| hash("dummy password for timing").unwrap_or_default());
+static DUMMY: LazyLock<String> =
+    LazyLock::new(|| hash("dummy password for timing").unwrap_or_default());
 
 /// Hashes a password into a PHC string.
 pub fn hash(password: &str) -> Result<String, crate::Error> {

@@ -71,7 +71,12 @@ pub trait AuthStore: Send + Sync {
     /// `pending` → `active` (no-op otherwise).
     async fn activate(&self, tenant_id: Uuid) -> Result<()>;
     /// Tenant status + user in one round trip; `None` when the tenant row is gone.
-    async fn resolve(&self, tenant_id: Uuid, tenant: &Ident, user_id: Uuid) -> Result<Option<ResolvedIdentity>>;
+    async fn resolve(
+        &self,
+        tenant_id: Uuid,
+        tenant: &Ident,
+        user_id: Uuid,
+    ) -> Result<Option<ResolvedIdentity>>;
     /// The user object of A3.8 as JSON.
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>>;
     /// Records a single-use token id; `false` when it was already used.

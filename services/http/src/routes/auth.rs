@@ -93,7 +93,10 @@ pub const ROUTES: &[RouteDoc] = &[
     },
 ];
 
-async fn register(State(s): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn register(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     Ok(ok(StatusCode::CREATED, s.auth.register(body).await?, false))
 }
 
@@ -101,18 +104,41 @@ async fn login(State(s): State<AppState>, JsonBody(body): JsonBody) -> Result<Re
     Ok(ok(StatusCode::OK, s.auth.login(body).await?, false))
 }
 
-async fn refresh(State(s): State<AppState>, headers: HeaderMap, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    Ok(ok(StatusCode::OK, s.auth.refresh(body, bearer(&headers)).await?, false))
+async fn refresh(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        StatusCode::OK,
+        s.auth.refresh(body, bearer(&headers)).await?,
+        false,
+    ))
 }
 
 async fn tenants() -> ApiError {
     ApiError(Error::new(ErrorCode::AuthTenantListDisabled))
 }
 
-async fn dissolve(State(s): State<AppState>, headers: HeaderMap, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    Ok(ok(StatusCode::OK, s.auth.dissolve(body, bearer(&headers)).await?, false))
+async fn dissolve(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        StatusCode::OK,
+        s.auth.dissolve(body, bearer(&headers)).await?,
+        false,
+    ))
 }
 
-async fn dissolve_confirm(State(s): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
-    Ok(ok(StatusCode::OK, s.auth.dissolve_confirm(body).await?, false))
+async fn dissolve_confirm(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        StatusCode::OK,
+        s.auth.dissolve_confirm(body).await?,
+        false,
+    ))
 }

@@ -103,11 +103,18 @@ pub async fn readiness_response(s: &AppState, strict: bool, detailed: bool) -> R
         map.insert(c.name.to_owned(), v);
     }
     if critical_failed || (strict && !failed.is_empty()) {
-        let err = Error::msg(ErrorCode::NotReady, format!("Not ready: {}", failed.join(", ")))
-            .with_data(json!({"status":"not_ready","failed":failed,"checks":map}));
+        let err = Error::msg(
+            ErrorCode::NotReady,
+            format!("Not ready: {}", failed.join(", ")),
+        )
+        .with_data(json!({"status":"not_ready","failed":failed,"checks":map}));
         return ApiError(err).into_response();
     }
-    let status = if failed.is_empty() { "ready" } else { "degraded" };
+    let status = if failed.is_empty() {
+        "ready"
+    } else {
+        "degraded"
+    };
     let mut data = json!({"status": status, "checks": map});
     if !failed.is_empty() {
         data["failed"] = json!(failed);
