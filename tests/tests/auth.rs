@@ -40,10 +40,7 @@ async fn register_login_me_refresh() {
     // JWT payload: base64url without padding, integers for exp/iat, strings for the rest.
     let payload = token.split('.').nth(1).unwrap();
     assert!(!payload.contains('='));
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64_url_decode(payload),
-    )
-    .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&base64_url_decode(payload)).unwrap();
     assert!(claims["exp"].is_i64() && claims["iat"].is_i64());
     assert_eq!(claims["auth_type"], "username");
     assert_eq!(claims["tenant"], name.as_str());
@@ -59,7 +56,11 @@ async fn register_login_me_refresh() {
 
     // Login by tenant_id alone works; mismatching tenant/tenant_id fails.
     let r = app
-        .post("/auth/login", None, json!({"tenant_id": tenant_id, "username": "alice", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/login",
+            None,
+            json!({"tenant_id": tenant_id, "username": "alice", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let other = TestTenant::new(&app).await;
@@ -71,7 +72,12 @@ async fn register_login_me_refresh() {
 
     // Refresh: the body wins over a bad header.
     let r = app
-        .call("POST", "/auth/refresh", Some("garbage"), Some(json!({"token": token})))
+        .call(
+            "POST",
+            "/auth/refresh",
+            Some("garbage"),
+            Some(json!({"token": token})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.body["data"]["expires_in"].is_i64());
@@ -103,23 +109,53 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
 async fn register_errors() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"username": "a", "password": TEST_PASSWORD}), 400, "VALIDATION_FIELD_MISSING"),
-        (json!({"tenant": "A!", "username": "a", "password": TEST_PASSWORD}), 400, "TENANT_NAME_INVALID"),
-        (json!({"tenant": unique_name("x"), "username": "Bad", "password": TEST_PASSWORD}), 400, "AUTH_USERNAME_INVALID"),
-        (json!({"tenant": unique_name("x"), "username": "a", "password": "short"}), 400, "AUTH_PASSWORD_INVALID"),
-        (json!({"tenant": unique_name("x"), "username": "a", "password": TEST_PASSWORD, "email": "nope"}), 400, "AUTH_EMAIL_INVALID"),
-        (json!({"tenant": unique_name("x"), "username": "a", "password": 5}), 400, "VALIDATION_FIELD_INVALID"),
+        (
+            json!({"username": "a", "password": TEST_PASSWORD}),
+            400,
+            "VALIDATION_FIELD_MISSING",
+        ),
+        (
+            json!({"tenant": "A!", "username": "a", "password": TEST_PASSWORD}),
+            400,
+            "TENANT_NAME_INVALID",
+        ),
+        (
+            json!({"tenant": unique_name("x"), "username": "Bad", "password": TEST_PASSWORD}),
+            400,
+            "AUTH_USERNAME_INVALID",
+        ),
+        (
+            json!({"tenant": unique_name("x"), "username": "a", "password": "short"}),
+            400,
+            "AUTH_PASSWORD_INVALID",
+        ),
+        (
+            json!({"tenant": unique_name("x"), "username": "a", "password": TEST_PASSWORD, "email": "nope"}),
+            400,
+            "AUTH_EMAIL_INVALID",
+        ),
+        (
+            json!({"tenant": unique_name("x"), "username": "a", "password": 5}),
+            400,
+            "VALIDATION_FIELD_INVALID",
+        ),
         (json!([1]), 400, "VALIDATION_BODY_NOT_OBJECT"),
     ];
     for (body, status, code) in cases {
         let r = app.post("/auth/register", None, body.clone()).await;
         assert_eq!(r.status, status, "{body}: {}", r.text);
         assert_eq!(r.body["code"], code, "{body}");
-        assert!(r.body["remediation"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(r.body["remediation"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()));
     }
     let t = TestTenant::new(&app).await;
     let r = app
-        .post("/auth/register", None, json!({"tenant": t.name, "username": "b", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"tenant": t.name, "username": "b", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.body["code"], "TENANT_EXISTS");
@@ -164,7 +200,13 @@ async fn login_failures_do_not_leak() {
         assert_eq!(r.body["code"], "AUTH_LOGIN_FAILED");
         assert_eq!(r.body["message"], r.body["error"]);
     }
-    let r = app.post("/auth/login", None, json!({"username": "owner", "password": "x"})).await;
+    let r = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"username": "owner", "password": "x"}),
+        )
+        .await;
     assert_eq!(r.body["code"], "VALIDATION_FIELD_MISSING");
 }
 
@@ -211,40 +253,79 @@ async fn dissolve_flow() {
     let app = spawn_app().await;
     let t = TestTenant::new(&app).await;
     let r = app
-        .post("/auth/dissolve", None, json!({"tenant": t.name, "username": "owner", "password": "wrong password"}))
+        .post(
+            "/auth/dissolve",
+            None,
+            json!({"tenant": t.name, "username": "owner", "password": "wrong password"}),
+        )
         .await;
     assert_eq!(r.body["code"], "AUTH_LOGIN_FAILED");
     let r = app
-        .post("/auth/dissolve", None, json!({"tenant": t.name, "username": "owner", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/dissolve",
+            None,
+            json!({"tenant": t.name, "username": "owner", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["data"]["expires_in"], 300);
-    let confirm = r.body["data"]["confirmation_token"].as_str().unwrap().to_owned();
+    let confirm = r.body["data"]["confirmation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // The confirmation token is not a bearer credential.
     let r = app.get("/api/user/me", Some(&confirm)).await;
     assert_eq!(r.body["code"], "AUTH_TOKEN_INVALID");
-    let r = app.post("/auth/dissolve/confirm", None, json!({"confirmation_token": confirm})).await;
+    let r = app
+        .post(
+            "/auth/dissolve/confirm",
+            None,
+            json!({"confirmation_token": confirm}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["data"]["dissolved"], true);
-    let r = app.post("/auth/dissolve/confirm", None, json!({"confirmation_token": confirm})).await;
+    let r = app
+        .post(
+            "/auth/dissolve/confirm",
+            None,
+            json!({"confirmation_token": confirm}),
+        )
+        .await;
     assert_eq!(r.body["code"], "AUTH_DISSOLVE_TOKEN_INVALID");
     let r = app.get("/api/user/me", Some(&t.token)).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body["code"], "TENANT_INACTIVE");
     let r = app
-        .post("/auth/login", None, json!({"tenant": t.name, "username": "owner", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/login",
+            None,
+            json!({"tenant": t.name, "username": "owner", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.body["code"], "AUTH_LOGIN_FAILED");
     // The name stays reserved.
     let r = app
-        .post("/auth/register", None, json!({"tenant": t.name, "username": "x", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"tenant": t.name, "username": "x", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.body["code"], "TENANT_EXISTS");
 
     // Bearer form: a root token with an empty body.
     let t2 = TestTenant::new(&app).await;
-    let r = app.call("POST", "/auth/dissolve", Some(&t2.token), None).await;
+    let r = app
+        .call("POST", "/auth/dissolve", Some(&t2.token), None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = app.post("/auth/dissolve/confirm", None, json!({"confirmation_token": "x.y.z"})).await;
+    let r = app
+        .post(
+            "/auth/dissolve/confirm",
+            None,
+            json!({"confirmation_token": "x.y.z"}),
+        )
+        .await;
     assert_eq!(r.body["code"], "AUTH_DISSOLVE_TOKEN_INVALID");
 }

@@ -21,7 +21,12 @@ async fn health_root_and_fallbacks() {
     let r = app.call("DELETE", "/health", None, None).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.body["code"], "METHOD_NOT_ALLOWED");
-    let allow = r.headers.get("allow").expect("Allow header").to_str().unwrap();
+    let allow = r
+        .headers
+        .get("allow")
+        .expect("Allow header")
+        .to_str()
+        .unwrap();
     assert!(allow.contains("GET"), "{allow}");
 
     let r = app.get("/ready", None).await;

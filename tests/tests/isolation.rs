@@ -12,14 +12,24 @@ async fn tenant_a_cannot_reach_tenant_b() {
 
     // B owns a model `vault` with one record; A owns a model `notes` only.
     let r = app
-        .post("/api/describe/vault", b.token(), json!({"fields": {"secret": {"type": "text"}}}))
+        .post(
+            "/api/describe/vault",
+            b.token(),
+            json!({"fields": {"secret": {"type": "text"}}}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = app.post("/api/data/vault", b.token(), json!({"secret": "b-only"})).await;
+    let r = app
+        .post("/api/data/vault", b.token(), json!({"secret": "b-only"}))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let bid = r.body["data"]["id"].as_str().unwrap().to_owned();
     let r = app
-        .post("/api/describe/notes", a.token(), json!({"fields": {"body": {"type": "text"}}}))
+        .post(
+            "/api/describe/notes",
+            a.token(),
+            json!({"fields": {"body": {"type": "text"}}}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
@@ -29,22 +39,54 @@ async fn tenant_a_cannot_reach_tenant_b() {
     let probes: Vec<(&str, String, Option<serde_json::Value>)> = vec![
         ("GET", "/api/data/vault".into(), None),
         ("GET", format!("/api/data/vault/{bid}"), None),
-        ("PUT", format!("/api/data/vault/{bid}"), Some(json!({"secret": "pwned"}))),
-        ("PATCH", format!("/api/data/vault/{bid}"), Some(json!({"secret": "pwned"}))),
+        (
+            "PUT",
+            format!("/api/data/vault/{bid}"),
+            Some(json!({"secret": "pwned"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/data/vault/{bid}"),
+            Some(json!({"secret": "pwned"})),
+        ),
         ("DELETE", format!("/api/data/vault/{bid}"), None),
-        ("POST", "/api/data/vault".into(), Some(json!({"secret": "x"}))),
+        (
+            "POST",
+            "/api/data/vault".into(),
+            Some(json!({"secret": "x"})),
+        ),
         ("GET", "/api/describe/vault".into(), None),
         ("DELETE", "/api/describe/vault".into(), None),
         ("GET", format!("/api/stat/vault/{bid}"), None),
         ("GET", format!("/api/trashed/vault/{bid}"), None),
         ("GET", format!("/api/data/notes/{bid}"), None),
-        ("PUT", format!("/api/data/notes/{bid}"), Some(json!({"body": "x"}))),
+        (
+            "PUT",
+            format!("/api/data/notes/{bid}"),
+            Some(json!({"body": "x"})),
+        ),
         ("DELETE", format!("/api/data/notes/{bid}"), None),
         ("GET", format!("/api/stat/notes/{bid}"), None),
-        ("GET", format!("/api/data/{}", enc(&format!("{schema_b}.vault"))), None),
-        ("GET", format!("/api/data/{}", enc(&format!("\"{schema_b}\".\"vault\""))), None),
-        ("GET", format!("/api/data/{}", enc("notes\" UNION SELECT * FROM vault --")), None),
-        ("GET", format!("/api/describe/{}", enc(&format!("{schema_b}.vault"))), None),
+        (
+            "GET",
+            format!("/api/data/{}", enc(&format!("{schema_b}.vault"))),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/data/{}", enc(&format!("\"{schema_b}\".\"vault\""))),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/data/{}", enc("notes\" UNION SELECT * FROM vault --")),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/describe/{}", enc(&format!("{schema_b}.vault"))),
+            None,
+        ),
     ];
     for (method, path, body) in probes {
         let r = app.call(method, &path, a.token(), body).await;
@@ -54,18 +96,34 @@ async fn tenant_a_cannot_reach_tenant_b() {
             r.status,
             r.text
         );
-        assert!(!r.text.contains("b-only"), "{method} {path} leaked B's data");
-        assert!(!r.text.contains(&schema_b), "{method} {path} leaked B's schema name");
+        assert!(
+            !r.text.contains("b-only"),
+            "{method} {path} leaked B's data"
+        );
+        assert!(
+            !r.text.contains(&schema_b),
+            "{method} {path} leaked B's schema name"
+        );
     }
     // PUT /api/data/notes bulk naming B's id must not touch B.
     let r = app
-        .call("PUT", "/api/data/notes", a.token(), Some(json!([{"id": bid, "body": "x"}])))
+        .call(
+            "PUT",
+            "/api/data/notes",
+            a.token(),
+            Some(json!([{"id": bid, "body": "x"}])),
+        )
         .await;
     assert!(r.status == 404 || r.status == 400, "{}", r.text);
 
     // A token whose tenant claim is swapped to B fails signature verification.
     let parts: Vec<&str> = a.token.split('.').collect();
-    let forged = format!("{}.{}.{}", parts[0], parts[1].chars().rev().collect::<String>(), parts[2]);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1].chars().rev().collect::<String>(),
+        parts[2]
+    );
     let r = app.get("/api/data/vault", Some(&forged)).await;
     assert_eq!(r.status, 401);
 

@@ -48,14 +48,25 @@ async fn failure_mid_provisioning_leaves_nothing() {
     install_failure(&c).await;
     let name = unique_name("failinject");
     let r = app
-        .post("/auth/register", None, json!({"tenant": name, "username": "alice", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"tenant": name, "username": "alice", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 500, "{}", r.text);
     assert_eq!(r.body["code"], "TENANT_PROVISION_FAILED");
-    assert!(!r.text.contains("injected"), "no internal text leaks: {}", r.text);
+    assert!(
+        !r.text.contains("injected"),
+        "no internal text leaks: {}",
+        r.text
+    );
     assert!(!r.text.to_lowercase().contains("credentials"), "{}", r.text);
     let rows = c
-        .query("SELECT 1 FROM abbotik_control.tenants WHERE name = $1", &[&name])
+        .query(
+            "SELECT 1 FROM abbotik_control.tenants WHERE name = $1",
+            &[&name],
+        )
         .await
         .unwrap();
     assert!(rows.is_empty(), "registry row left behind");
@@ -73,7 +84,11 @@ async fn provisioned_tenant_is_small_and_complete() {
     let c = db().await;
     let name = unique_name("small");
     let r = app
-        .post("/auth/register", None, json!({"tenant": name, "username": "alice", "password": TEST_PASSWORD}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"tenant": name, "username": "alice", "password": TEST_PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let schema = format!("ns_tenant_{name}");
@@ -95,7 +110,10 @@ async fn provisioned_tenant_is_small_and_complete() {
         .get(0);
     assert_eq!(users, 2, "the zero-uuid root user and the owner");
     let status: String = c
-        .query_one("SELECT status FROM abbotik_control.tenants WHERE name = $1", &[&name])
+        .query_one(
+            "SELECT status FROM abbotik_control.tenants WHERE name = $1",
+            &[&name],
+        )
         .await
         .unwrap()
         .get(0);
