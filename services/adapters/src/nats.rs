@@ -64,18 +64,39 @@ impl Nats {
         &self.js
     }
 
-    /// JetStream account info (one request/reply round trip).
+    /// JetStream account info (one request/reply round trip on `$JS.API.INFO`).
+    ///
+    /// The reply is read leniently (only the fields used here) rather than through the
+    /// client's typed `Account`, which requires fields that servers before 2.10 do not send:
+    /// readiness must work against every server version a deployment may run.
     pub async fn account_info(&self) -> Result<JetStreamInfo> {
-        let a = self
-            .js
-            .query_account()
-            .await
-            .map_err(|e| Error::unavailable(format!("nats: jetstream account info: {e}")))?;
-        Ok(JetStreamInfo {
-            streams: a.streams,
-            consumers: a.consumers,
-            domain: a.domain,
-        })
+        let unavailable =
+            |what: String| Error::unavailable(format!("nats: jetstream account info: {what}"));
+        let msg = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.client.request("$JS.API.INFO", bytes::Bytes::new()),
+        )
+        .await
+        .map_err(|_| unavailable("timed out".into()))?
+        .map_err(|e| unavailable(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&msg.payload).map_err(|e| unavailable(e.to_string()))?;
+        if let Some(err) = v.get("error") {
+            let text = err
+                .get("description")
+                .and_then(|d| d.as_str())
+                .unwrap_or("error reply");
+            return Err(unavailable(text.to_owned()));
+        }
+        let count = |k: &str| v.get(k).and_then(|n| n.as_u64()).map(|n| n as usize);
+        match (count("streams"), count("consumers")) {
+            (Some(streams), Some(consumers)) => Ok(JetStreamInfo {
+                streams,
+                consumers,
+                domain: v.get("domain").and_then(|d| d.as_str()).map(str::to_owned),
+            }),
+            _ => Err(unavailable("unexpected reply".into())),
+        }
     }
 
     /// Waits up to `max` for the connection to be established (right after start it may
