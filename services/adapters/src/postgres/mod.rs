@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod migrate;
 pub mod record_store;
 mod records_sql;
+mod records_stream;
 mod records_write;
 pub mod tenant_admin;
 pub mod tenant_schema;

@@ -11,10 +11,11 @@ use super::records_write::{
 };
 use super::{map_db_error, Db};
 use abbotik_domain::ports::records::{
-    Doc, LifeOp, Outcome, Problem, RecordStore, Select, Table, TrashedModel, TrashedScope,
-    UniqueIndex, Write, WriteOp,
+    Doc, LifeOp, Outcome, Problem, RecordStore, RowStream, Select, Table, TrashedModel,
+    TrashedScope, UniqueIndex, Write, WriteOp,
 };
-use abbotik_domain::{Result, TenantCtx};
+use abbotik_domain::ports::auth::{ResolvedIdentity, ResolvedUser};
+use abbotik_domain::{Result, Role, TenantCtx};
 use deadpool_postgres::GenericClient;
 use std::time::Instant;
 use tokio_postgres::error::SqlState;
@@ -179,6 +180,62 @@ impl RecordStore for PgRecordStore {
         let rows = query(&c, &sql).await.map_err(map_db_error)?;
         observe("records.select", started);
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    async fn stream(&self, _ctx: &TenantCtx, s: &Select) -> Result<RowStream> {
+        Ok(super::records_stream::spawn(self.db.clone(), s.clone()))
+    }
+
+    async fn select_one_guarded(
+        &self,
+        ctx: &TenantCtx,
+        s: &Select,
+    ) -> Result<(Option<ResolvedIdentity>, Option<String>)> {
+        let started = Instant::now();
+        let c = self.db.conn().await?;
+        let mut sql = select_sql(s);
+        let tenant = sql.text(ctx.tenant_id.to_string());
+        let user = sql.text(ctx.user_id.to_string());
+        sql.text = format!(
+            "SELECT i.name, i.status, i.meta_version, i.username, i.access, i.active, r.doc \
+             FROM (SELECT t.name, t.status, t.meta_version, u.username, u.access, \
+                          (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active \
+                   FROM abbotik_control.tenants t \
+                   LEFT JOIN {schema}.\"users\" u ON u.id = {user}::uuid \
+                   WHERE t.id = {tenant}::uuid) i \
+             LEFT JOIN LATERAL ({inner}) r(doc) ON true",
+            schema = ctx.schema.quoted(),
+            inner = sql.text,
+        );
+        let rows = match query(&c, &sql).await {
+            Ok(rows) => rows,
+            // A dropped schema (dissolved tenant) or a dropped table: nothing to show.
+            Err(e)
+                if e.code() == Some(&SqlState::UNDEFINED_TABLE)
+                    || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
+            {
+                return Ok((None, None))
+            }
+            Err(e) => return Err(map_db_error(e)),
+        };
+        observe("records.select_guarded", started);
+        let Some(r) = rows.first() else {
+            return Ok((None, None));
+        };
+        let identity = ResolvedIdentity {
+            tenant_name: r.get(0),
+            tenant_status: r.get(1),
+            meta_version: r.get(2),
+            user: r.get::<_, Option<String>>(3).map(|username| ResolvedUser {
+                username,
+                access: r
+                    .get::<_, Option<&str>>(4)
+                    .and_then(Role::parse)
+                    .unwrap_or(Role::Deny),
+                active: r.get::<_, Option<bool>>(5).unwrap_or(false),
+            }),
+        };
+        Ok((Some(identity), r.get(6)))
     }
 
     async fn exists(

@@ -7,6 +7,7 @@
 //! Record ACLs (A11) and tracked history (A9) come later: access follows the role alone.
 
 pub mod access;
+pub mod export;
 pub mod filter;
 pub mod query;
 mod records;

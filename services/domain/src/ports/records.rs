@@ -10,6 +10,7 @@
 use crate::data::filter::Filter;
 use crate::ident::Ident;
 use crate::model::FieldType;
+use crate::ports::auth::ResolvedIdentity;
 use crate::{Result, TenantCtx};
 use serde_json::Value;
 use uuid::Uuid;
@@ -204,6 +205,35 @@ pub enum Outcome {
     Problems(Vec<Problem>),
 }
 
+/// Rows of a streamed read (A5.4 export), rendered like [`RecordStore::select`] rows, in
+/// order and in batches. An `Err` ends the stream; the producer stops (and releases its
+/// connection) as soon as the receiver is dropped.
+pub struct RowStream {
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<String>>>,
+}
+
+impl RowStream {
+    /// A stream fed by a producer task through a bounded channel (its backpressure).
+    pub fn new(rx: tokio::sync::mpsc::Receiver<Result<Vec<String>>>) -> Self {
+        Self { rx }
+    }
+
+    /// A stream of rows already in memory (stores without a cursor).
+    pub fn from_rows(rows: Vec<String>) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        if !rows.is_empty() {
+            // Capacity 1 and a fresh channel: this send cannot fail.
+            let _ = tx.try_send(Ok(rows));
+        }
+        Self { rx }
+    }
+
+    /// The next batch; `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<Vec<String>>> {
+        self.rx.recv().await
+    }
+}
+
 /// A model with trashed rows for `GET /api/trashed`.
 #[derive(Debug, Clone)]
 pub struct TrashedModel {
@@ -216,6 +246,19 @@ pub struct TrashedModel {
 pub trait RecordStore: Send + Sync {
     /// Rendered rows of a read, in order.
     async fn select(&self, ctx: &TenantCtx, q: &Select) -> Result<Vec<String>>;
+    /// A one-row read that resolves the caller's identity in the same statement (one round
+    /// trip for the hottest route). `ctx` is provisional (from verified claims): it only
+    /// addresses the tenant; the identity returned decides whether the row may be shown.
+    async fn select_one_guarded(
+        &self,
+        ctx: &TenantCtx,
+        q: &Select,
+    ) -> Result<(Option<ResolvedIdentity>, Option<String>)>;
+    /// The rows of a read as a stream (exports, A5.4): no row limit of its own and memory
+    /// bounded by a few batches. The default buffers [`RecordStore::select`].
+    async fn stream(&self, ctx: &TenantCtx, q: &Select) -> Result<RowStream> {
+        Ok(RowStream::from_rows(self.select(ctx, q).await?))
+    }
     /// Whether a row exists in `table` with that id (not purged) and the trash state allowed.
     async fn exists(
         &self,
