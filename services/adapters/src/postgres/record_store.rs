@@ -10,11 +10,11 @@ use super::records_write::{
     self as qw, KIND_IMMUTABLE, KIND_MISSING, KIND_REFERENCE, KIND_ROW, KIND_STATE,
 };
 use super::{map_db_error, Db};
+use abbotik_domain::ports::auth::{ResolvedIdentity, ResolvedUser};
 use abbotik_domain::ports::records::{
-    Doc, LifeOp, Outcome, Problem, RecordStore, RowStream, Select, Table, TrashedModel,
+    Doc, Guarded, LifeOp, Outcome, Problem, RecordStore, RowStream, Select, Table, TrashedModel,
     TrashedScope, UniqueIndex, Write, WriteOp,
 };
-use abbotik_domain::ports::auth::{ResolvedIdentity, ResolvedUser};
 use abbotik_domain::{Result, Role, TenantCtx};
 use deadpool_postgres::GenericClient;
 use std::time::Instant;
@@ -186,11 +186,7 @@ impl RecordStore for PgRecordStore {
         Ok(super::records_stream::spawn(self.db.clone(), s.clone()))
     }
 
-    async fn select_one_guarded(
-        &self,
-        ctx: &TenantCtx,
-        s: &Select,
-    ) -> Result<(Option<ResolvedIdentity>, Option<String>)> {
+    async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
         let started = Instant::now();
         let c = self.db.conn().await?;
         let mut sql = select_sql(s);
@@ -209,18 +205,18 @@ impl RecordStore for PgRecordStore {
         );
         let rows = match query(&c, &sql).await {
             Ok(rows) => rows,
-            // A dropped schema (dissolved tenant) or a dropped table: nothing to show.
+            // A dropped table or schema: the caller re-reads through the ordinary path.
             Err(e)
                 if e.code() == Some(&SqlState::UNDEFINED_TABLE)
                     || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
             {
-                return Ok((None, None))
+                return Ok(None)
             }
             Err(e) => return Err(map_db_error(e)),
         };
         observe("records.select_guarded", started);
         let Some(r) = rows.first() else {
-            return Ok((None, None));
+            return Ok(Some((None, None)));
         };
         let identity = ResolvedIdentity {
             tenant_name: r.get(0),
@@ -235,7 +231,7 @@ impl RecordStore for PgRecordStore {
                 active: r.get::<_, Option<bool>>(5).unwrap_or(false),
             }),
         };
-        Ok((Some(identity), r.get(6)))
+        Ok(Some((Some(identity), r.get(6))))
     }
 
     async fn exists(

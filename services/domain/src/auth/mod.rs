@@ -6,7 +6,7 @@ pub mod password;
 
 use crate::ctx::{AuthInfo, AuthType};
 use crate::ident;
-use crate::ports::auth::{AuthStore, NewTenant};
+use crate::ports::auth::{AuthStore, NewTenant, ResolvedIdentity};
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
 use jwt::{Claims, KeyRing};
 use serde_json::{json, Map, Value};
@@ -241,7 +241,12 @@ impl AuthService {
         if claims.auth_type != AuthType::Username.as_str() || claims.is_fake == Some(true) {
             return Err(Error::new(ErrorCode::AuthRefreshUnsupported));
         }
-        let ctx = self.resolve(&claims, String::new()).await?;
+        let v = Verified::from_claims(claims)?;
+        let resolved = self
+            .store
+            .resolve(v.tenant_id, &v.tenant, v.user_id)
+            .await?;
+        let ctx = Self::finish(&v, resolved, String::new())?;
         self.issue_login(
             ctx.tenant.as_str(),
             ctx.tenant_id,
@@ -253,6 +258,18 @@ impl AuthService {
 
     /// Verifies a bearer credential and re-resolves the identity from the database.
     pub async fn authenticate(&self, token: &str, request_id: String) -> Result<TenantCtx> {
+        let v = self.verify(token)?;
+        let resolved = self
+            .store
+            .resolve(v.tenant_id, &v.tenant, v.user_id)
+            .await?;
+        Self::finish(&v, resolved, request_id)
+    }
+
+    /// Checks a bearer credential's signature, expiry and shape without touching the
+    /// database. The identity behind it must still be resolved ([`Self::finish`]) before
+    /// anything is decided or returned.
+    pub fn verify(&self, token: &str) -> Result<Verified> {
         if token.starts_with("abk_") {
             // API keys arrive with their issue; an unknown key is an invalid token.
             return Err(Error::new(ErrorCode::AuthTokenInvalid));
@@ -261,27 +278,32 @@ impl AuthService {
         if claims.token_use.is_some() {
             return Err(Error::new(ErrorCode::AuthTokenInvalid));
         }
-        self.resolve(&claims, request_id).await
+        Verified::from_claims(claims)
     }
 
-    async fn resolve(&self, claims: &Claims, request_id: String) -> Result<TenantCtx> {
-        let invalid = || Error::new(ErrorCode::AuthTokenInvalid);
-        let tenant_id = claims.tenant_uuid()?;
-        let user_id = claims.user_uuid()?;
-        let tenant = ident::tenant_name(&claims.tenant).map_err(|_| invalid())?;
-        let auth_type = match claims.auth_type.as_str() {
-            "username" => AuthType::Username,
-            "public_key" => AuthType::PublicKey,
-            "api_key" => AuthType::ApiKey,
-            _ => return Err(invalid()),
-        };
-        let id = self
-            .store
-            .resolve(tenant_id, &tenant, user_id)
-            .await?
-            .ok_or_else(|| Error::new(ErrorCode::TenantInactive))?;
-        if id.tenant_name != tenant.as_str() {
-            return Err(invalid());
+    /// A context built from the verified claims alone, to address statements that resolve
+    /// the identity themselves (one round trip). Its role and versions are NOT to be trusted:
+    /// decisions use the context [`Self::finish`] returns.
+    pub fn provisional(v: &Verified, meta_version: i64, request_id: String) -> TenantCtx {
+        Self::ctx(
+            v,
+            v.claimed_role,
+            "pending".into(),
+            v.claims.username.clone(),
+            meta_version,
+            request_id,
+        )
+    }
+
+    /// Applies the identity rules of A3.2 to what the database said about the credential.
+    pub fn finish(
+        v: &Verified,
+        resolved: Option<ResolvedIdentity>,
+        request_id: String,
+    ) -> Result<TenantCtx> {
+        let id = resolved.ok_or_else(|| Error::new(ErrorCode::TenantInactive))?;
+        if id.tenant_name != v.tenant.as_str() {
+            return Err(Error::new(ErrorCode::AuthTokenInvalid));
         }
         if id.tenant_status != "pending" && id.tenant_status != "active" {
             return Err(Error::new(ErrorCode::TenantInactive));
@@ -290,32 +312,51 @@ impl AuthService {
             .user
             .filter(|u| u.active)
             .ok_or_else(|| Error::new(ErrorCode::AuthUserInactive))?;
-        Ok(TenantCtx {
-            tenant_id,
-            schema: ident::tenant_schema(&tenant),
-            tenant,
-            tenant_status: id.tenant_status,
-            user_id,
-            username: user.username,
-            role: user.access,
+        Ok(Self::ctx(
+            v,
+            user.access,
+            id.tenant_status,
+            user.username,
+            id.meta_version,
+            request_id,
+        ))
+    }
+
+    fn ctx(
+        v: &Verified,
+        role: Role,
+        tenant_status: String,
+        username: String,
+        meta_version: i64,
+        request_id: String,
+    ) -> TenantCtx {
+        let c = &v.claims;
+        TenantCtx {
+            tenant_id: v.tenant_id,
+            schema: ident::tenant_schema(&v.tenant),
+            tenant: v.tenant.clone(),
+            tenant_status,
+            user_id: v.user_id,
+            username,
+            role,
             auth: AuthInfo {
-                auth_type,
-                token_id: Uuid::parse_str(&claims.jti).ok(),
-                key_id: claims.key_id.clone(),
-                key_fingerprint: claims.key_fingerprint.clone(),
-                api_key_id: claims.api_key_id.clone(),
-                is_sudo_token: claims.is_sudo == Some(true),
-                is_fake: claims.is_fake == Some(true),
-                faked_by: claims
+                auth_type: v.auth_type,
+                token_id: Uuid::parse_str(&c.jti).ok(),
+                key_id: c.key_id.clone(),
+                key_fingerprint: c.key_fingerprint.clone(),
+                api_key_id: c.api_key_id.clone(),
+                is_sudo_token: c.is_sudo == Some(true),
+                is_fake: c.is_fake == Some(true),
+                faked_by: c
                     .faked_by_user_id
                     .as_deref()
                     .and_then(|s| Uuid::parse_str(s).ok()),
-                issued_at: Some(claims.iat),
-                expires_at: Some(claims.exp),
+                issued_at: Some(c.iat),
+                expires_at: Some(c.exp),
             },
-            meta_version: id.meta_version,
+            meta_version,
             request_id,
-        })
+        }
     }
 
     /// `GET /api/user/me`.
@@ -439,5 +480,40 @@ impl AuthService {
     /// Builds the key ring from `(kid, secret)` pairs.
     pub fn key_ring(keys: &[(String, Vec<u8>)]) -> Result<KeyRing> {
         KeyRing::new(keys)
+    }
+}
+
+/// A bearer token whose signature and expiry were checked, identity not yet resolved.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub claims: Claims,
+    pub tenant_id: Uuid,
+    pub tenant: ident::Ident,
+    pub user_id: Uuid,
+    pub auth_type: AuthType,
+    claimed_role: Role,
+}
+
+impl Verified {
+    fn from_claims(claims: Claims) -> Result<Verified> {
+        let invalid = || Error::new(ErrorCode::AuthTokenInvalid);
+        let tenant_id = claims.tenant_uuid()?;
+        let user_id = claims.user_uuid()?;
+        let tenant = ident::tenant_name(&claims.tenant).map_err(|_| invalid())?;
+        let auth_type = match claims.auth_type.as_str() {
+            "username" => AuthType::Username,
+            "public_key" => AuthType::PublicKey,
+            "api_key" => AuthType::ApiKey,
+            _ => return Err(invalid()),
+        };
+        let claimed_role = Role::parse(&claims.access).unwrap_or(Role::Deny);
+        Ok(Verified {
+            claims,
+            tenant_id,
+            tenant,
+            user_id,
+            auth_type,
+            claimed_role,
+        })
     }
 }

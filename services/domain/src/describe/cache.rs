@@ -40,6 +40,14 @@ fn put<V>(map: &Versioned<V>, ctx: &TenantCtx, name: &str, val: V) {
 }
 
 impl MetaCache {
+    /// The cached model at whatever version it was loaded (the caller re-checks the version
+    /// against the one its statement read before trusting it).
+    pub fn model_any(&self, tenant_id: Uuid, name: &str) -> Option<(i64, Arc<ModelDef>)> {
+        let m = self.models.lock();
+        m.get(&(tenant_id, name.to_owned()))
+            .map(|(v, val)| (*v, val.clone()))
+    }
+
     pub fn model(&self, ctx: &TenantCtx, name: &str) -> Option<Arc<ModelDef>> {
         get(&self.models, ctx, name)
     }

@@ -59,6 +59,12 @@ impl DescribeService {
         Ok(m)
     }
 
+    /// The last cached definition of a model with the metadata version it was loaded at, or
+    /// `None`; no store access. Used by reads that check the version in their own statement.
+    pub fn cached_model(&self, tenant_id: uuid::Uuid, name: &str) -> Option<(i64, Arc<ModelDef>)> {
+        self.cache.model_any(tenant_id, name)
+    }
+
     /// The child field whose `relationship_name` = `relationship` and `related_model` =
     /// `parent` (any model of the tenant) → (child model, field);
     /// none → `404 MODEL_RELATIONSHIP_NOT_FOUND`.

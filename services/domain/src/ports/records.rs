@@ -242,6 +242,9 @@ pub struct TrashedModel {
     pub projection: Projection,
 }
 
+/// What a guarded read saw: the identity (`None` when the tenant row is gone) and the row.
+pub type Guarded = (Option<ResolvedIdentity>, Option<String>);
+
 #[async_trait::async_trait]
 pub trait RecordStore: Send + Sync {
     /// Rendered rows of a read, in order.
@@ -249,11 +252,9 @@ pub trait RecordStore: Send + Sync {
     /// A one-row read that resolves the caller's identity in the same statement (one round
     /// trip for the hottest route). `ctx` is provisional (from verified claims): it only
     /// addresses the tenant; the identity returned decides whether the row may be shown.
-    async fn select_one_guarded(
-        &self,
-        ctx: &TenantCtx,
-        q: &Select,
-    ) -> Result<(Option<ResolvedIdentity>, Option<String>)>;
+    /// `None` when the statement cannot run against that definition (table or schema gone):
+    /// the caller takes the ordinary path.
+    async fn select_one_guarded(&self, ctx: &TenantCtx, q: &Select) -> Result<Option<Guarded>>;
     /// The rows of a read as a stream (exports, A5.4): no row limit of its own and memory
     /// bounded by a few batches. The default buffers [`RecordStore::select`].
     async fn stream(&self, ctx: &TenantCtx, q: &Select) -> Result<RowStream> {
