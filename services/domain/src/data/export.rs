@@ -151,7 +151,10 @@ mod tests {
     fn cells_follow_the_rules() {
         let row = r#"{"id":"a","name":"=1+1","meta":"5","tags":["x", "y"],"n":12.3400,"ok":true,"at":null}"#;
         let c = csv_cells(&cols(), row, false).unwrap();
-        assert_eq!(c, ["a", "=1+1", "\"5\"", "[\"x\",\"y\"]", "12.3400", "true", ""]);
+        assert_eq!(
+            c,
+            ["a", "=1+1", "\"5\"", "[\"x\",\"y\"]", "12.3400", "true", ""]
+        );
         let c = csv_cells(&cols(), row, true).unwrap();
         assert_eq!(c[1], "'=1+1");
         assert_eq!(c[2], "\"5\"");

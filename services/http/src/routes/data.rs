@@ -7,14 +7,15 @@ use crate::extract::{ok_raw, Ctx, JsonBody, Params};
 use crate::registry::{Access, RouteDoc};
 use crate::state::AppState;
 use abbotik_domain::data::ReadOptions;
-use abbotik_domain::{Error, ErrorCode};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
-use serde_json::json;
 
+mod export;
 mod rel;
+
+use export::Format;
 
 pub(crate) type Res = Result<Response, ApiError>;
 
@@ -33,41 +34,10 @@ pub fn read_opts(p: &Params) -> Result<ReadOptions, ApiError> {
     })
 }
 
-/// Only JSON is served here; `?format=csv|ndjson` (or the `Accept` equivalents) → 406 until
-/// the export streams exist (A1.5, A5.4).
+/// Only JSON is served here: `?format=csv|ndjson` (or the `Accept` equivalents) →
+/// `406 VALIDATION_FORMAT_UNSUPPORTED` (A1.5); exports are offered by the list route only.
 pub fn json_only(p: &Params, headers: &HeaderMap) -> Result<(), ApiError> {
-    let wanted = match p.get("format") {
-        Some(f) => f.to_ascii_lowercase(),
-        None => {
-            let accept = headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            if accept.contains("text/csv") {
-                "csv".into()
-            } else if accept.contains("application/x-ndjson") {
-                "ndjson".into()
-            } else {
-                "json".into()
-            }
-        }
-    };
-    if wanted == "json" || wanted.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError(
-        Error::msg(
-            ErrorCode::ValidationFormatUnsupported,
-            format!(
-                "Format {} is not offered on this route",
-                abbotik_domain::ident::clip(&wanted)
-            ),
-        )
-        .with_data(
-            json!({ "format": abbotik_domain::ident::clip(&wanted), "supported": ["json"] }),
-        ),
-    ))
+    export::negotiate(p, headers, &[Format::Json]).map(|_| ())
 }
 
 pub(crate) fn answer(s: &AppState, status: StatusCode, raw: &str, p: &Params) -> Res {
@@ -140,7 +110,7 @@ pub const ROUTES: &[RouteDoc] = &[
         area: "api/data",
         access: Access::Bearer,
         summary: "List live records of a model",
-        description: "Role ≥ `read`. Query: `where` (JSON; equality subset of the find grammar: `{\"f\":v}`, `null` = IS NULL, arrays = IN, `{\"f\":{\"$eq\":v}}`, `$and`; other operators → `FILTER_UNSUPPORTED_OPERATOR`, use `/api/find`), `order` (JSON or `\"f desc,g\"`; default `created_at asc, id asc`), `select` (`a,b`; `id` always), `limit` (default 1000, max 10000), `offset`, `include_trashed=true`, `include_deleted` (no effect), `stat=false`, `access=false`, `unwrap`. `format=csv|ndjson` → `406` for now.",
+        description: "Role ≥ `read`. Query: `where` (JSON; equality subset of the find grammar: `{\"f\":v}`, `null` = IS NULL, arrays = IN, `{\"f\":{\"$eq\":v}}`, `$and`; other operators → `FILTER_UNSUPPORTED_OPERATOR`, use `/api/find`), `order` (JSON or `\"f desc,g\"`; default `created_at asc, id asc`), `select` (`a,b`; `id` always), `limit` (default 1000, max 10000), `offset`, `include_trashed=true`, `include_deleted` (no effect), `stat=false`, `access=false`, `unwrap`. Export (A5.4): `format=csv` or `Accept: text/csv` streams `text/csv; charset=utf-8` (RFC 4180, CRLF, `Content-Disposition: attachment; filename=\"<model>.csv\"`; header row of column names: `id`, user fields in definition order, then the system fields left by `stat`/`access`/`select`; cells: null → empty, booleans `true`/`false`, numbers exact, arrays and every `jsonb` value → compact JSON, binary → base64, timestamps as in JSON; `csv_safe=true` prefixes text cells starting with `=`, `+`, `-`, `@`, tab or CR with `'`). `format=ndjson` or `Accept: application/x-ndjson` streams `application/x-ndjson`: one record per line, exactly as the JSON list renders it. Exports honor `where`, `order`, `select`, `offset`, `include_trashed` and `limit` (any non-negative integer), have no default limit and no response size cap. `?format` wins over `Accept`; other formats → `406 VALIDATION_FORMAT_UNSUPPORTED`. Errors before the first byte use the JSON envelope; a failure after streaming began drops the connection without the terminating chunk.",
         request: None,
         response: r#"{"success":true,"data":[{"id":"0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10","number":"A-1","total":9.99,"state":"new","meta":null,"customer_id":"5e0d2c4a-3b1f-4e8a-9c7d-2f1e0a9b8c7d","created_at":"2026-05-06T14:00:00.000000Z","updated_at":"2026-05-06T14:00:00.000000Z","trashed_at":null,"deleted_at":null,"access_read":[],"access_edit":[],"access_full":[],"access_deny":[]}]}"#,
         status: 200,
@@ -364,7 +334,12 @@ async fn list(
     p: Params,
     h: HeaderMap,
 ) -> Res {
-    json_only(&p, &h)?;
+    let format = export::negotiate(&p, &h, &[Format::Json, Format::Csv, Format::Ndjson])?;
+    if format != Format::Json {
+        let csv_safe = export::csv_safe(&p)?;
+        let ex = s.data.export(&ctx, &model, &read_opts(&p)?).await?;
+        return export::respond(ex, format, csv_safe).await;
+    }
     let raw = s.data.list(&ctx, &model, &read_opts(&p)?).await?;
     answer(&s, StatusCode::OK, &raw, &p)
 }
