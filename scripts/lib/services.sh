@@ -105,7 +105,8 @@ svc_wait_port() { # name port pid [seconds]
 
 svc_init_dir() {
     if [ -z "$SVC_DIR" ]; then
-        SVC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/abbotik-services.XXXXXX")
+        # /tmp, not $TMPDIR: the postgres user must be able to traverse every parent directory.
+        SVC_DIR=$(mktemp -d /tmp/abbotik-services.XXXXXX)
         SVC_DIR_OWNED=1
     fi
     # The postgres user must be able to reach its own subdirectory.
