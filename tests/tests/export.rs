@@ -136,7 +136,9 @@ async fn setup(app: &TestApp) -> TestTenant {
 }
 
 async fn create(app: &TestApp, t: &TestTenant, model: &str, body: Value) -> Value {
-    let r = app.post(&format!("/api/data/{model}"), t.token(), body).await;
+    let r = app
+        .post(&format!("/api/data/{model}"), t.token(), body)
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body["data"].clone()
 }
@@ -199,7 +201,8 @@ async fn csv_header_quoting_and_cell_rules() {
     assert_eq!(col(a, "id"), recs[0]["id"].as_str().unwrap());
     assert_eq!(col(a, "note"), "comma, \"quote\"\nnew line\r\nand CRLF");
     assert!(
-        r.text.contains("\"comma, \"\"quote\"\"\nnew line\r\nand CRLF\""),
+        r.text
+            .contains("\"comma, \"\"quote\"\"\nnew line\r\nand CRLF\""),
         "RFC 4180 quoting: {}",
         r.text
     );
@@ -213,15 +216,23 @@ async fn csv_header_quoting_and_cell_rules() {
     assert_eq!(col(a, "at"), "2026-05-06T14:03:21.400000Z");
     assert_eq!(col(a, "day"), "2026-05-06");
     assert_eq!(col(a, "ref"), "0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10");
-    assert_eq!(col(a, "created_at"), recs[0]["created_at"].as_str().unwrap());
-    assert_eq!(col(a, "updated_at"), recs[0]["updated_at"].as_str().unwrap());
+    assert_eq!(
+        col(a, "created_at"),
+        recs[0]["created_at"].as_str().unwrap()
+    );
+    assert_eq!(
+        col(a, "updated_at"),
+        recs[0]["updated_at"].as_str().unwrap()
+    );
     assert_eq!(col(a, "trashed_at"), "");
     assert_eq!(col(a, "deleted_at"), "");
     assert_eq!(col(a, "access_read"), "[]");
     let b = &rows[2];
     assert_eq!(col(b, "ok"), "false");
     assert_eq!(col(b, "meta"), "\"5\"", "a jsonb string stays JSON text");
-    for f in ["note", "total", "qty", "tags", "nums", "blob", "at", "day", "ref"] {
+    for f in [
+        "note", "total", "qty", "tags", "nums", "blob", "at", "day", "ref",
+    ] {
         assert_eq!(col(b, f), "", "null {f} is an empty cell");
     }
     let c = &rows[3];
@@ -270,11 +281,21 @@ async fn stat_access_select_and_query_options() {
     let rows = parse_csv(&r.text);
     let qty: Vec<&str> = rows[1..].iter().map(|r| r[1].as_str()).collect();
     assert_eq!(qty, ["4", "3", "2"]);
-    let r = raw(&app, &format!("/api/data/items?format=ndjson&{q}"), &t, None).await;
+    let r = raw(
+        &app,
+        &format!("/api/data/items?format=ndjson&{q}"),
+        &t,
+        None,
+    )
+    .await;
     let qty: Vec<i64> = r
         .text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["qty"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["qty"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(qty, [4, 3, 2]);
 
@@ -296,7 +317,12 @@ async fn stat_access_select_and_query_options() {
         .unwrap()
         .to_owned();
     let d = app
-        .call("DELETE", &format!("/api/data/items/{listed}"), t.token(), None)
+        .call(
+            "DELETE",
+            &format!("/api/data/items/{listed}"),
+            t.token(),
+            None,
+        )
         .await;
     assert_eq!(d.status, 200, "{}", d.text);
     let r = raw(&app, "/api/data/items?format=ndjson", &t, None).await;
@@ -353,7 +379,12 @@ async fn ndjson_lines_are_the_json_records() {
     )
     .await;
     let first: Value = serde_json::from_str(r.text.lines().next().unwrap()).unwrap();
-    let keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["id", "name"]);
 }
 
@@ -361,7 +392,9 @@ async fn ndjson_lines_are_the_json_records() {
 async fn csv_safe_prefixes_formula_cells() {
     let app = spawn_app().await;
     let t = setup(&app).await;
-    let risky = ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx", "plain", "a=b"];
+    let risky = [
+        "=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx", "plain", "a=b",
+    ];
     let items: Vec<Value> = risky
         .iter()
         .enumerate()
@@ -384,7 +417,16 @@ async fn csv_safe_prefixes_formula_cells() {
     let names: Vec<&str> = rows[1..].iter().map(|r| r[1].as_str()).collect();
     assert_eq!(
         names,
-        ["'=1+1", "'+cmd", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "plain", "a=b"]
+        [
+            "'=1+1",
+            "'+cmd",
+            "'-2",
+            "'@SUM(A1)",
+            "'\tx",
+            "'\rx",
+            "plain",
+            "a=b"
+        ]
     );
     assert_eq!(rows[0], ["id", "name", "total", "qty", "meta"]);
     assert_eq!(rows[1][2], "-1.5", "numbers are not text cells");
@@ -407,7 +449,12 @@ async fn negotiation_and_errors_before_the_first_byte() {
     let ct = |r: &Raw| r.header("content-type").to_owned();
     let r = raw(&app, "/api/data/items", &t, Some("text/csv")).await;
     assert_eq!((r.status, ct(&r)), (200, "text/csv; charset=utf-8".into()));
-    for accept in [None, Some("*/*"), Some("application/json"), Some("text/html,*/*;q=0.8")] {
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/json"),
+        Some("text/html,*/*;q=0.8"),
+    ] {
         let r = raw(&app, "/api/data/items", &t, accept).await;
         assert_eq!(r.status, 200);
         assert!(ct(&r).starts_with("application/json"), "{accept:?}");
@@ -416,7 +463,13 @@ async fn negotiation_and_errors_before_the_first_byte() {
     // ?format wins over Accept, both ways.
     let r = raw(&app, "/api/data/items?format=json", &t, Some("text/csv")).await;
     assert!(ct(&r).starts_with("application/json"));
-    let r = raw(&app, "/api/data/items?format=csv", &t, Some("application/json")).await;
+    let r = raw(
+        &app,
+        "/api/data/items?format=csv",
+        &t,
+        Some("application/json"),
+    )
+    .await;
     assert_eq!(ct(&r), "text/csv; charset=utf-8");
     let r = raw(&app, "/api/data/items?format=ndjson", &t, Some("text/csv")).await;
     assert_eq!(ct(&r), "application/x-ndjson");
@@ -425,7 +478,10 @@ async fn negotiation_and_errors_before_the_first_byte() {
     let r = raw(&app, "/api/data/items?format=xml", &t, None).await;
     assert_eq!(r.status, 406, "{}", r.text);
     assert_eq!(r.json()["code"], "VALIDATION_FORMAT_UNSUPPORTED");
-    assert_eq!(r.json()["data"]["supported"], json!(["json", "csv", "ndjson"]));
+    assert_eq!(
+        r.json()["data"]["supported"],
+        json!(["json", "csv", "ndjson"])
+    );
     let r = raw(&app, &format!("/api/data/items/{id}?format=csv"), &t, None).await;
     assert_eq!(r.status, 406, "{}", r.text);
     assert_eq!(r.json()["code"], "VALIDATION_FORMAT_UNSUPPORTED");
@@ -435,13 +491,37 @@ async fn negotiation_and_errors_before_the_first_byte() {
     // Errors found before the first byte keep the JSON envelope.
     for (path, status, code) in [
         ("/api/data/items?format=csv&where=%7Bbad", 400, ""),
-        ("/api/data/items?format=csv&where=%7B%22nope%22%3A1%7D", 400, "FILTER_UNKNOWN_FIELD"),
-        ("/api/data/items?format=csv&order=nope", 400, "FILTER_INVALID_SORT"),
-        ("/api/data/items?format=csv&select=nope", 400, "FILTER_INVALID_SELECT"),
-        ("/api/data/items?format=csv&limit=-1", 400, "FILTER_INVALID_LIMIT"),
-        ("/api/data/items?format=ndjson&offset=x", 400, "FILTER_INVALID_OFFSET"),
+        (
+            "/api/data/items?format=csv&where=%7B%22nope%22%3A1%7D",
+            400,
+            "FILTER_UNKNOWN_FIELD",
+        ),
+        (
+            "/api/data/items?format=csv&order=nope",
+            400,
+            "FILTER_INVALID_SORT",
+        ),
+        (
+            "/api/data/items?format=csv&select=nope",
+            400,
+            "FILTER_INVALID_SELECT",
+        ),
+        (
+            "/api/data/items?format=csv&limit=-1",
+            400,
+            "FILTER_INVALID_LIMIT",
+        ),
+        (
+            "/api/data/items?format=ndjson&offset=x",
+            400,
+            "FILTER_INVALID_OFFSET",
+        ),
         ("/api/data/nothing_here?format=csv", 404, "MODEL_NOT_FOUND"),
-        ("/api/data/tracked?format=csv", 403, "MODEL_SYSTEM_PROTECTED"),
+        (
+            "/api/data/tracked?format=csv",
+            403,
+            "MODEL_SYSTEM_PROTECTED",
+        ),
     ] {
         let r = raw(&app, path, &t, None).await;
         assert_eq!(r.status, status, "{path}: {}", r.text);
@@ -493,7 +573,9 @@ async fn large_export_streams_past_the_response_cap() {
                 json!({"n": n, "label": format!("event, number \"{n}\"")})
             })
             .collect();
-        let r = writer.post("/api/data/events", t.token(), Value::Array(items)).await;
+        let r = writer
+            .post("/api/data/events", t.token(), Value::Array(items))
+            .await;
         assert_eq!(r.status, 201, "{}", &r.text[..r.text.len().min(300)]);
     }
 
