@@ -619,4 +619,49 @@ async fn large_export_streams_past_the_response_cap() {
         assert!(ids.insert(v["id"].as_str().unwrap().to_owned()));
     }
     assert_eq!(ids.len(), N);
+
+    // A slow reader is not a slow query: each batch is its own fetch under the statement
+    // timeout (1 s on this pod), so a download may outlast it.
+    let slow = spawn_app_with(&[("ABBOTIK_STATEMENT_TIMEOUT_MS", "1000")]).await;
+    let mut resp = slow
+        .client
+        .get(slow.url("/api/data/events?format=ndjson"))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = Vec::new();
+    let mut pauses = 0;
+    while let Some(c) = resp.chunk().await.expect("complete transfer") {
+        body.extend_from_slice(&c);
+        if pauses < 2 {
+            pauses += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        }
+    }
+    assert_eq!(String::from_utf8(body).unwrap().lines().count(), N);
+
+    // Clients that hang up mid-stream give their database connection back (the test pool
+    // holds 8): a dozen abandoned exports, then the pod still answers.
+    let wait = std::time::Duration::from_secs(20);
+    for _ in 0..12 {
+        let mut resp = tokio::time::timeout(
+            wait,
+            app.client
+                .get(app.url("/api/data/events?format=ndjson"))
+                .bearer_auth(&t.token)
+                .send(),
+        )
+        .await
+        .expect("export starts: connections were released")
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let _ = resp.chunk().await;
+        drop(resp);
+    }
+    let r = tokio::time::timeout(wait, app.get("/api/data/events?limit=1", t.token()))
+        .await
+        .expect("pool not exhausted");
+    assert_eq!(r.status, 200);
 }

@@ -253,6 +253,90 @@ mod tests {
 
     const ALL: &[Format] = &[Format::Json, Format::Csv, Format::Ndjson];
 
+    fn export(items: Vec<abbotik_domain::Result<Vec<String>>>) -> Export {
+        let (tx, rx) = tokio::sync::mpsc::channel(items.len().max(1));
+        for i in items {
+            tx.try_send(i).unwrap();
+        }
+        Export {
+            model: "items".into(),
+            columns: vec![
+                ExportColumn {
+                    name: "id".into(),
+                    json: false,
+                },
+                ExportColumn {
+                    name: "n".into(),
+                    json: false,
+                },
+            ],
+            rows: RowStream::new(rx),
+        }
+    }
+
+    async fn body(r: Response) -> Result<Vec<u8>, String> {
+        use http_body_util::BodyExt;
+        let mut b = r.into_body();
+        let mut out = Vec::new();
+        while let Some(f) = b.frame().await {
+            match f {
+                Ok(f) => out.extend_from_slice(f.data_ref().map_or(&[][..], |d| &d[..])),
+                Err(_) => return Err(String::from_utf8_lossy(&out).into_owned()),
+            }
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn streams_batches_and_aborts_after_the_first_byte() {
+        let rows = |r: &[&str]| Ok(r.iter().map(|s| (*s).to_owned()).collect());
+        let r = respond(
+            export(vec![
+                rows(&[r#"{"id":"a","n":1}"#]),
+                rows(&[r#"{"id":"b","n":"x,y"}"#]),
+            ]),
+            Format::Csv,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(body(r).await.unwrap(), b"id,n\r\na,1\r\nb,\"x,y\"\r\n");
+
+        // An error as the first item is still an envelope.
+        let e = respond(
+            export(vec![Err(Error::new(ErrorCode::FilterQueryTimeout))]),
+            Format::Ndjson,
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.0.code, ErrorCode::FilterQueryTimeout);
+
+        // After the first byte, an error ends the body with an error (no clean end).
+        let r = respond(
+            export(vec![
+                rows(&[r#"{"id":"a","n":1}"#]),
+                Err(Error::new(ErrorCode::ServiceUnavailable)),
+                rows(&[r#"{"id":"c","n":3}"#]),
+            ]),
+            Format::Ndjson,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let partial = body(r).await.unwrap_err();
+        assert_eq!(partial, "{\"id\":\"a\",\"n\":1}\n");
+
+        // No rows: the header alone (CSV), an empty body (NDJSON).
+        let r = respond(export(vec![]), Format::Csv, false).await.unwrap();
+        assert_eq!(body(r).await.unwrap(), b"id,n\r\n");
+        let r = respond(export(vec![]), Format::Ndjson, false)
+            .await
+            .unwrap();
+        assert!(body(r).await.unwrap().is_empty());
+    }
+
     #[test]
     fn negotiation() {
         let none = HeaderMap::new();
