@@ -665,3 +665,80 @@ async fn large_export_streams_past_the_response_cap() {
         .expect("pool not exhausted");
     assert_eq!(r.status, 200);
 }
+
+/// A direct database client (to fail an export mid-stream).
+async fn db() -> tokio_postgres::Client {
+    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| abbotik_testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("test database");
+    tokio::spawn(conn);
+    c
+}
+
+#[tokio::test]
+async fn failure_after_the_first_byte_truncates_the_transfer() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let r = app
+        .post(
+            "/api/describe/pages",
+            t.token(),
+            json!({"fields":[{"field_name":"body","type":"text"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // 30 MB of rows: more than socket buffers hold, so the export is still reading from the
+    // database (its portal suspended) while the client has not read past the first chunk.
+    let page = "x".repeat(10_000);
+    for _ in 0..6 {
+        let items: Vec<Value> = (0..500).map(|_| json!({ "body": page })).collect();
+        let r = app
+            .post("/api/data/pages?select=id", t.token(), Value::Array(items))
+            .await;
+        assert_eq!(r.status, 201, "{}", &r.text[..r.text.len().min(300)]);
+    }
+    let mut resp = app
+        .client
+        .get(app.url("/api/data/pages?format=csv&select=body"))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.chunk().await.unwrap().is_some());
+
+    // Kill the export's database session while its transfer is under way.
+    let c = db().await;
+    let table = format!("%\"ns_tenant_{}\".\"pages\"%", t.name);
+    let mut killed = false;
+    for _ in 0..50 {
+        let rows = c
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE pid <> pg_backend_pid() AND query LIKE $1 AND query LIKE '%row_to_json%'",
+                &[&table],
+            )
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            killed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(killed, "the export's session was found");
+    let mut bytes = 0usize;
+    let end = loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => bytes += c.len(),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        end.is_err(),
+        "a clean end after {bytes} more bytes would pass a partial file off as complete"
+    );
+}
