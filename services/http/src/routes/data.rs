@@ -3,10 +3,11 @@
 //! text PostgreSQL rendered (`ok_raw`), never re-parsing records.
 
 use crate::error::ApiError;
-use crate::extract::{ok_raw, Ctx, JsonBody, Params};
+use crate::extract::{bearer, ok_raw, Ctx, JsonBody, Params, RequestId};
 use crate::registry::{Access, RouteDoc};
 use crate::state::AppState;
 use abbotik_domain::data::ReadOptions;
+use abbotik_domain::ErrorCode;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -404,15 +405,24 @@ async fn delete_many(
     answer(&s, StatusCode::OK, &raw, &p)
 }
 
+/// The hottest route: authenticated and read in one database round trip
+/// (`DataService::get_with_token`), so it takes the bearer itself instead of [`Ctx`].
 async fn get_one(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    rid: RequestId,
     Path((model, id)): Path<(String, String)>,
     p: Params,
     h: HeaderMap,
 ) -> Res {
-    json_only(&p, &h)?;
-    let raw = s.data.get(&ctx, &model, &id, &read_opts(&p)?).await?;
+    let token = bearer(&h).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
+    let opts = json_only(&p, &h)
+        .map_err(|e| e.0)
+        .and_then(|()| read_opts(&p).map_err(|e| e.0));
+    let (ctx, raw) = s
+        .data
+        .get_with_token(&s.auth, &token, rid.0, &model, &id, &opts)
+        .await?;
+    tracing::Span::current().record("tenant", ctx.tenant.as_str());
     answer(&s, StatusCode::OK, &raw, &p)
 }
 
