@@ -130,8 +130,9 @@ CREATE TABLE IF NOT EXISTS {s}."idempotency_keys" (
 
 /// Metadata rows describing the system models themselves (A4.6), `status = 'system'`.
 fn seed_system_models(s: &str) -> String {
-    // (model, [(field, type, required)])
-    const SYSTEM: &[(&str, &[(&str, &str, bool)])] = &[
+    /// `(field, type, required)`.
+    type SystemField = (&'static str, &'static str, bool);
+    const SYSTEM: &[(&str, &[SystemField])] = &[
         (
             "models",
             &[
