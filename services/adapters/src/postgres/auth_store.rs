@@ -61,9 +61,7 @@ async fn provision_in(
         ));
     }
     for sql in tenant_schema::upgrade_steps(&schema, 0) {
-        tx.batch_execute(&sql)
-            .await
-            .map_err(provision_failed)?;
+        tx.batch_execute(&sql).await.map_err(provision_failed)?;
     }
     let s = schema.quoted();
     tx.execute(
