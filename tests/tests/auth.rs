@@ -329,3 +329,40 @@ async fn dissolve_flow() {
         .await;
     assert_eq!(r.body["code"], "AUTH_DISSOLVE_TOKEN_INVALID");
 }
+
+#[tokio::test]
+async fn tenant_creation_is_rate_limited_per_client() {
+    let app =
+        abbotik_testkit::spawn_app_with(&[("ABBOTIK_RATE_TENANT_CREATE_PER_HOUR", "2")]).await;
+    for _ in 0..2 {
+        let r = app
+            .post(
+                "/auth/register",
+                None,
+                json!({"tenant": unique_name("rl"), "username": "a", "password": TEST_PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/auth/register",
+            None,
+            json!({"tenant": unique_name("rl"), "username": "a", "password": TEST_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.body["code"], "RATE_LIMITED");
+    assert_eq!(r.body["data"]["scope"], "tenant_create");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry));
+    // Invalid input is refused before it spends budget, and logins are not limited by it.
+    let r = app
+        .post(
+            "/auth/register",
+            None,
+            json!({"tenant": "X", "username": "a", "password": TEST_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.body["code"], "TENANT_NAME_INVALID");
+}

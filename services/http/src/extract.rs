@@ -199,3 +199,20 @@ pub fn ok_raw(state: &AppState, status: StatusCode, raw: &str, unwrap: bool) -> 
     );
     resp
 }
+
+/// The client's address (the TCP peer; `ABBOTIK_TRUSTED_PROXIES` handling comes with the
+/// rate-limit work), for per-client budgets.
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ))
+    }
+}

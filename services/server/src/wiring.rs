@@ -5,6 +5,7 @@ use crate::cli::{TenantAction, Workers};
 use crate::config::Config;
 use crate::shutdown::{self, Shutdown};
 use crate::telemetry;
+use abbotik_adapters::memory::ratelimit::MemoryRateLimiter;
 use abbotik_adapters::postgres::auth_store::PgAuthStore;
 use abbotik_adapters::postgres::embedded::{EmbeddedOptions, EmbeddedPg};
 use abbotik_adapters::postgres::{migrate as pg_migrate, Db, DbConfig};
@@ -140,7 +141,9 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             AuthSettings {
                 region: cfg.region.clone(),
                 max_pending_tenants: cfg.max_pending_tenants,
+                tenant_create_per_hour: cfg.rate_tenant_create_per_hour,
             },
+            Arc::new(MemoryRateLimiter::new()),
         )),
         data: Arc::new(abbotik_domain::data::DataService::new(
             Arc::new(abbotik_adapters::postgres::record_store::PgRecordStore::new(res.db.clone())),
@@ -248,9 +251,12 @@ async fn serve_on(cfg: &Config, resources: &Resources) -> anyhow::Result<Served>
     let addr = listener.local_addr()?;
     let stop = shutdown.clone();
     let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.stopped().await })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.stopped().await })
+        .await
     });
     Ok((addr, shutdown, state, serve))
 }

@@ -1,1 +1,3 @@
 //! In-process adapters for embedded mode and unit tests.
+
+pub mod ratelimit;

@@ -7,6 +7,7 @@ pub mod password;
 use crate::ctx::{AuthInfo, AuthType};
 use crate::ident;
 use crate::ports::auth::{AuthStore, NewTenant, ResolvedIdentity};
+use crate::ports::ratelimit::{Decision, RateLimiter};
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
 use jwt::{Claims, KeyRing};
 use serde_json::{json, Map, Value};
@@ -24,6 +25,8 @@ static EMAIL_RE: LazyLock<regex::Regex> =
 pub struct AuthSettings {
     pub region: String,
     pub max_pending_tenants: i64,
+    /// New tenants per client IP per hour (`ABBOTIK_RATE_TENANT_CREATE_PER_HOUR`, A3.3).
+    pub tenant_create_per_hour: u32,
 }
 
 /// Registration, login, refresh, dissolution, and per-request authentication.
@@ -31,6 +34,7 @@ pub struct AuthService {
     store: Arc<dyn AuthStore>,
     keys: KeyRing,
     settings: AuthSettings,
+    limiter: Arc<dyn RateLimiter>,
 }
 
 /// A body key under the "null = absent" rule (A1.1): `None` when missing or null.
@@ -60,16 +64,23 @@ fn now() -> i64 {
 }
 
 impl AuthService {
-    pub fn new(store: Arc<dyn AuthStore>, keys: KeyRing, settings: AuthSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn AuthStore>,
+        keys: KeyRing,
+        settings: AuthSettings,
+        limiter: Arc<dyn RateLimiter>,
+    ) -> Self {
         Self {
             store,
             keys,
             settings,
+            limiter,
         }
     }
 
     /// `POST /auth/register` (A3.3): a `pending` tenant whose owner is `root`; no token.
-    pub async fn register(&self, body: Option<Value>) -> Result<Value> {
+    /// `client` is the caller's address, for the tenant-creation budget.
+    pub async fn register(&self, body: Option<Value>, client: &str) -> Result<Value> {
         let b = body_object(body)?;
         let tenant_raw = req_str(&b, "tenant")?;
         let username_raw = req_str(&b, "username")?;
@@ -102,6 +113,22 @@ impl AuthService {
                 "Too many tenants are waiting for their first login",
             )
             .with_data(json!({"reason": "pending_tenants"})));
+        }
+        let limit = self.settings.tenant_create_per_hour;
+        if let Decision::Limited { retry_after } = self
+            .limiter
+            .hit("tenant_create", client, limit, 3600)
+            .await?
+        {
+            metrics::counter!("abbotik_ratelimit_rejected_total", "scope" => "tenant_create")
+                .increment(1);
+            return Err(Error::msg(
+                ErrorCode::RateLimited,
+                format!("At most {limit} new tenants per hour from one address"),
+            )
+            .with_data(
+                json!({"scope": "tenant_create", "limit": limit, "retry_after": retry_after}),
+            ));
         }
         let pw = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || password::hash(&pw))

@@ -4,4 +4,5 @@
 pub mod auth;
 pub mod blob;
 pub mod describe;
+pub mod ratelimit;
 pub mod records;

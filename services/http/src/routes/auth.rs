@@ -1,7 +1,7 @@
 //! `/auth/*` (A3.3, A3.10): register, login, refresh, tenants, dissolve. Public routes; a
 //! bearer sent along is ignored except by refresh and dissolve.
 
-use crate::extract::{bearer, ok, JsonBody};
+use crate::extract::{bearer, ok, ClientIp, JsonBody};
 use crate::registry::{Access, RouteDoc};
 use crate::state::AppState;
 use crate::ApiError;
@@ -23,7 +23,7 @@ pub const ROUTES: &[RouteDoc] = &[
         request: Some(r#"{"tenant":"acme","username":"alice","email":"alice@acme.io","password":"correct horse battery","description":"Acme prod"}"#),
         response: r#"{"success":true,"data":{"tenant_id":"6f0c2a9e-6a55-4a63-a1c5-9a0b2d6b1f00","tenant":"acme","username":"alice","status":"pending"}}"#,
         status: 201,
-        errors: &["VALIDATION_FIELD_MISSING", "TENANT_NAME_INVALID", "AUTH_USERNAME_INVALID", "AUTH_EMAIL_INVALID", "AUTH_PASSWORD_INVALID", "TENANT_EXISTS", "TENANT_PROVISION_FAILED", "SERVICE_UNAVAILABLE"],
+        errors: &["VALIDATION_FIELD_MISSING", "TENANT_NAME_INVALID", "AUTH_USERNAME_INVALID", "AUTH_EMAIL_INVALID", "AUTH_PASSWORD_INVALID", "TENANT_EXISTS", "RATE_LIMITED", "TENANT_PROVISION_FAILED", "SERVICE_UNAVAILABLE"],
         handler: || post(register),
     },
     RouteDoc {
@@ -95,9 +95,14 @@ pub const ROUTES: &[RouteDoc] = &[
 
 async fn register(
     State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    Ok(ok(StatusCode::CREATED, s.auth.register(body).await?, false))
+    Ok(ok(
+        StatusCode::CREATED,
+        s.auth.register(body, &ip).await?,
+        false,
+    ))
 }
 
 async fn login(State(s): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
