@@ -513,6 +513,12 @@ async fn sigterm_during_load_drains_and_exits_zero() {
             json!(true),
             "{detailed}"
         );
+        // Embedded mode checks Postgres and the data directory (B6).
+        assert_eq!(
+            detailed["data"]["checks"]["data_dir"]["ok"],
+            json!(true),
+            "{detailed}"
+        );
         let health = c
             .get(format!("{ops}/health"))
             .send()

@@ -45,6 +45,26 @@ impl Probe for PostgresProbe {
     }
 }
 
+/// Embedded mode: the data directory (file bytes, keys) must stay writable (B6).
+struct DataDirProbe(std::path::PathBuf);
+
+#[async_trait::async_trait]
+impl Probe for DataDirProbe {
+    fn name(&self) -> &'static str {
+        "data_dir"
+    }
+    fn critical(&self) -> bool {
+        true
+    }
+    async fn probe(&self) -> Result<(), String> {
+        let path = self.0.join(".ready-probe");
+        tokio::fs::write(&path, b"ok")
+            .await
+            .and(tokio::fs::remove_file(&path).await)
+            .map_err(|e| format!("data directory not writable: {e}"))
+    }
+}
+
 /// Every configured check, run in parallel with a 2 s timeout each (B6).
 pub struct Checks(pub Vec<Box<dyn Probe>>);
 
@@ -131,6 +151,9 @@ pub async fn open_db_as(cfg: &Config, exclusive: bool) -> anyhow::Result<Resourc
 pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow::Result<AppState> {
     let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(PostgresProbe(res.db.clone()))];
     probes.extend(crate::backing::probes(cfg)?);
+    if cfg.embedded() {
+        probes.push(Box::new(DataDirProbe(cfg.data_dir.clone())));
+    }
     let describe = Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(
         abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
     )));
