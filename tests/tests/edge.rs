@@ -53,3 +53,17 @@ async fn request_id_is_echoed_or_generated() {
         .unwrap();
     assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
 }
+
+#[tokio::test]
+async fn body_limit_and_head() {
+    let app = abbotik_testkit::spawn_app_with(&[("ABBOTIK_BODY_LIMIT_BYTES", "1000")]).await;
+    let big = serde_json::json!({"tenant": "x".repeat(2000), "username": "a", "password": "p"});
+    let r = app.post("/auth/register", None, big).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["code"], "VALIDATION_BODY_TOO_LARGE");
+    assert_eq!(r.body["data"]["limit_bytes"], 1000);
+
+    let r = app.client.head(app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().is_empty());
+}
