@@ -1,5 +1,5 @@
-//! The cluster-mode backing services (Redis, NATS JetStream, S3) as readiness probes, and the
-//! embedded data-dir probe.
+//! The cluster-mode backing services (Redis, NATS JetStream, S3) as readiness probes (the
+//! embedded data-dir probe lives in `wiring`).
 //!
 //! Each client is built from configuration at start-up: a malformed URL or an unreadable
 //! credentials file fails the start (exit code 2 territory), but an unreachable service does
@@ -8,7 +8,6 @@
 
 use crate::config::Config;
 use crate::wiring::Probe;
-use abbotik_adapters::local_disk::LocalDiskBlobStore;
 use abbotik_adapters::nats::Nats;
 use abbotik_adapters::redis::Redis;
 use abbotik_adapters::s3::{S3BlobStore, S3Config};
@@ -29,13 +28,10 @@ pub fn s3_config(cfg: &Config) -> Option<S3Config> {
     })
 }
 
-/// Probes for every configured backing service (none in embedded mode but the data dir).
+/// Probes for every configured backing service (none in embedded mode).
 pub fn probes(cfg: &Config) -> anyhow::Result<Vec<Box<dyn Probe>>> {
     let mut probes: Vec<Box<dyn Probe>> = Vec::new();
     if cfg.embedded() {
-        probes.push(Box::new(DataDirProbe(LocalDiskBlobStore::for_data_dir(
-            &cfg.data_dir,
-        ))));
         return Ok(probes);
     }
     if let Some(url) = &cfg.redis_url {
@@ -130,22 +126,6 @@ impl Probe for S3Probe {
     }
     async fn probe(&self) -> Result<(), String> {
         self.0.head_bucket().await.map_err(internal_text)
-    }
-}
-
-/// Embedded mode: blobs live under `<data_dir>/blobs`, which must be writable.
-struct DataDirProbe(LocalDiskBlobStore);
-
-#[async_trait::async_trait]
-impl Probe for DataDirProbe {
-    fn name(&self) -> &'static str {
-        "data_dir"
-    }
-    fn critical(&self) -> bool {
-        false
-    }
-    async fn probe(&self) -> Result<(), String> {
-        self.0.ensure_ready().await.map_err(internal_text)
     }
 }
 
