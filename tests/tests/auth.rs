@@ -366,3 +366,45 @@ async fn tenant_creation_is_rate_limited_per_client() {
         .await;
     assert_eq!(r.body["code"], "TENANT_NAME_INVALID");
 }
+
+#[tokio::test]
+async fn tenant_listing_is_off_by_default_and_opt_in() {
+    let app = spawn_app().await;
+    let r = app.get("/auth/tenants", None).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["code"], "AUTH_TENANT_LIST_DISABLED");
+
+    let listed = abbotik_testkit::spawn_app_with(&[("ABBOTIK_AUTH_TENANT_LIST", "true")]).await;
+    let t = TestTenant::new(&listed).await;
+    let r = listed.get("/auth/tenants", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let item = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == t.name.as_str())
+        .cloned()
+        .expect("new tenant listed");
+    assert_eq!(
+        item["users"],
+        json!([]),
+        "usernames stay private unless enabled"
+    );
+    assert!(item.get("description").is_some());
+
+    let with_users = abbotik_testkit::spawn_app_with(&[
+        ("ABBOTIK_AUTH_TENANT_LIST", "true"),
+        ("ABBOTIK_AUTH_TENANT_LIST_USERS", "true"),
+    ])
+    .await;
+    let r = with_users.get("/auth/tenants", None).await;
+    let item = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == t.name.as_str())
+        .cloned()
+        .unwrap();
+    // The credential-less zero-uuid root cannot log in, so only the owner is listed.
+    assert_eq!(item["users"], json!(["owner"]));
+}

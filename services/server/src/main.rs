@@ -5,11 +5,6 @@ use abbot_api::cli::{Cli, Command, Workers};
 use abbot_api::{config, telemetry, wiring};
 use clap::Parser;
 
-/// mimalloc returns freed memory to the OS promptly (glibc's arenas keep the peak of a large
-/// bulk request resident) and is faster on the many small allocations of request handling.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = Cli::parse();
     let cfg = match config::Config::from_env() {
@@ -19,9 +14,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    telemetry::init_logging(&cfg);
+    let log_guard = telemetry::init_logging(&cfg);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Password hashing (argon2id, 19 MiB each) runs on blocking threads; letting idle ones
+        // exit soon hands their memory back instead of keeping the peak resident.
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .build()
         .expect("tokio runtime");
     let code = rt.block_on(async move {
@@ -48,5 +46,6 @@ fn main() {
         }
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    drop(log_guard);
     std::process::exit(code);
 }

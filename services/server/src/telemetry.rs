@@ -5,11 +5,16 @@ use crate::config::Config;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-pub fn init_logging(cfg: &Config) {
+/// Installs the subscriber. Lines are written by a background thread (request handling never
+/// waits on stdout); the returned guard flushes them when dropped at exit.
+pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     let _ = if cfg.log_json {
         builder
             .json()
@@ -20,6 +25,7 @@ pub fn init_logging(cfg: &Config) {
     } else {
         builder.try_init()
     };
+    guard
 }
 
 /// Installs the global metrics recorder; `None` when metrics are off or already installed.

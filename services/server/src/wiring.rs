@@ -165,6 +165,8 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
                 region: cfg.region.clone(),
                 max_pending_tenants: cfg.max_pending_tenants,
                 tenant_create_per_hour: cfg.rate_tenant_create_per_hour,
+                tenant_list: cfg.tenant_list,
+                tenant_list_users: cfg.tenant_list_users,
             },
             Arc::new(MemoryRateLimiter::new()),
         )),

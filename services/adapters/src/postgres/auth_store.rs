@@ -273,6 +273,31 @@ impl AuthStore for PgAuthStore {
         Ok(n == 1)
     }
 
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>> {
+        let c = self.db.conn().await?;
+        let rows = c
+            .query(
+                "SELECT id, name, status, description FROM abbotik_control.tenants
+                 WHERE status IN ('pending', 'active') ORDER BY name",
+                &[],
+            )
+            .await
+            .map_err(map_db_error)?;
+        Ok(rows.iter().map(tenant_row).collect())
+    }
+
+    async fn login_usernames(&self, tenant: &Ident) -> Result<Vec<String>> {
+        let s = ident::tenant_schema(tenant).quoted();
+        let c = self.db.conn().await?;
+        let sql = format!(
+            "SELECT u.username FROM {s}.\"users\" u JOIN {s}.\"credentials\" c ON c.user_id = u.id
+             WHERE u.trashed_at IS NULL AND u.deleted_at IS NULL AND u.access <> 'deny'
+             ORDER BY u.username"
+        );
+        let rows = c.query(&sql, &[]).await.map_err(map_db_error)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn dissolve(&self, tenant_id: Uuid) -> Result<bool> {
         let c = self.db.conn().await?;
         let n = c

@@ -27,6 +27,10 @@ pub struct AuthSettings {
     pub max_pending_tenants: i64,
     /// New tenants per client IP per hour (`ABBOTIK_RATE_TENANT_CREATE_PER_HOUR`, A3.3).
     pub tenant_create_per_hour: u32,
+    /// `GET /auth/tenants` enabled (`ABBOTIK_AUTH_TENANT_LIST`), and with usernames
+    /// (`ABBOTIK_AUTH_TENANT_LIST_USERS`).
+    pub tenant_list: bool,
+    pub tenant_list_users: bool,
 }
 
 /// Registration, login, refresh, dissolution, and per-request authentication.
@@ -384,6 +388,26 @@ impl AuthService {
             meta_version,
             request_id,
         }
+    }
+
+    /// `GET /auth/tenants` (A3.3): off unless the operator enables it; `users` is always an
+    /// array, filled only when usernames are enabled too.
+    pub async fn list_tenants(&self) -> Result<Value> {
+        if !self.settings.tenant_list {
+            return Err(Error::new(ErrorCode::AuthTenantListDisabled));
+        }
+        let mut out = Vec::new();
+        for t in self.store.list_tenants().await? {
+            let users = if self.settings.tenant_list_users {
+                self.store
+                    .login_usernames(&ident::tenant_name(&t.name)?)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            out.push(json!({"name": t.name, "description": t.description, "users": users}));
+        }
+        Ok(Value::Array(out))
     }
 
     /// `GET /api/user/me`.

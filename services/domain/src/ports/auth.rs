@@ -81,6 +81,10 @@ pub trait AuthStore: Send + Sync {
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>>;
     /// Records a single-use token id; `false` when it was already used.
     async fn consume_jti(&self, jti: Uuid, expires_at: i64) -> Result<bool>;
+    /// Tenants served (`pending`, `active`) by name, for the optional public listing.
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>>;
+    /// Usernames of a tenant's active users that can log in (have a password), sorted.
+    async fn login_usernames(&self, tenant: &Ident) -> Result<Vec<String>>;
     /// Marks the tenant `deleted` (dissolution, A3.10); `false` when it is not there.
     async fn dissolve(&self, tenant_id: Uuid) -> Result<bool>;
 }

@@ -5,7 +5,6 @@ use crate::extract::{bearer, ok, ClientIp, JsonBody};
 use crate::registry::{Access, RouteDoc};
 use crate::state::AppState;
 use crate::ApiError;
-use abbotik_domain::{Error, ErrorCode};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
@@ -58,7 +57,7 @@ pub const ROUTES: &[RouteDoc] = &[
         area: "auth",
         access: Access::Public,
         summary: "List tenants (disabled unless the operator enables it)",
-        description: "Off by default (`403 AUTH_TENANT_LIST_DISABLED`); `ABBOTIK_AUTH_TENANT_LIST=true` enables it.",
+        description: "Off by default (`403 AUTH_TENANT_LIST_DISABLED`); `ABBOTIK_AUTH_TENANT_LIST=true` enables it. `users` is always present and stays `[]` unless `ABBOTIK_AUTH_TENANT_LIST_USERS=true`, which lists the usernames of active users that can log in. Dissolved and suspended tenants are not listed.",
         request: None,
         response: r#"{"success":true,"data":[{"name":"acme","description":"Acme prod","users":[]}]}"#,
         status: 200,
@@ -121,8 +120,8 @@ async fn refresh(
     ))
 }
 
-async fn tenants() -> ApiError {
-    ApiError(Error::new(ErrorCode::AuthTenantListDisabled))
+async fn tenants(State(s): State<AppState>) -> Result<Response, ApiError> {
+    Ok(ok(StatusCode::OK, s.auth.list_tenants().await?, false))
 }
 
 async fn dissolve(
