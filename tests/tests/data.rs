@@ -1265,12 +1265,7 @@ async fn owned_relationship_routes() {
 
 /// A user of `access` inserted straight into the tenant (no user API yet), logged in.
 async fn user_token(app: &TestApp, t: &TestTenant, username: &str, access: &str) -> String {
-    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| abbotik_testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
-    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let c = abbotik_testkit::test_db().await;
     let s = format!("\"ns_tenant_{}\"", t.name);
     let id = uuid::Uuid::new_v4();
     c.execute(

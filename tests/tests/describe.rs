@@ -4,16 +4,6 @@
 use abbotik_testkit::{spawn_app, TestApp, TestTenant, DEFAULT_TEST_DATABASE_URL};
 use serde_json::{json, Value};
 
-async fn db() -> tokio_postgres::Client {
-    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
-    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("test database");
-    tokio::spawn(conn);
-    c
-}
-
 fn schema(t: &TestTenant) -> String {
     format!("\"ns_tenant_{}\"", t.name)
 }
@@ -227,7 +217,7 @@ async fn model_lifecycle_with_inline_fields() {
     );
     let r = del(&app, "/api/describe/customers", &t).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     assert!(columns(&c, &t, "orders").await.is_empty());
     let n: i64 = c
         .query_one(
@@ -289,7 +279,7 @@ async fn every_type_and_property_makes_real_ddl() {
     assert_eq!(f[0]["transform"], "trim");
     assert_eq!(f[0]["minimum"], 1);
 
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let cols = columns(&c, &t, "things").await;
     let by = |n: &str| {
         cols.iter()
@@ -515,7 +505,7 @@ async fn insert(
 async fn existing_rows_conflicts_and_all_or_nothing() {
     let app = spawn_app().await;
     let t = TestTenant::new(&app).await;
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let r = app
         .post(
             "/api/describe/items",
@@ -778,7 +768,7 @@ async fn user_with(
 async fn reads_need_read_and_writes_need_sudo() {
     let app = spawn_app().await;
     let t = TestTenant::new(&app).await;
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let r = app
         .post(
             "/api/describe/notes",
@@ -1352,7 +1342,7 @@ async fn service_interface_over_postgres() {
 
     let app = spawn_app().await;
     let t = TestTenant::new(&app).await;
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let v0 = meta_version(&c, &t).await;
     let r = app
         .post("/api/describe/customers", t.token(), json!({}))

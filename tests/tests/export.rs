@@ -666,17 +666,6 @@ async fn large_export_streams_past_the_response_cap() {
     assert_eq!(r.status, 200);
 }
 
-/// A direct database client (to fail an export mid-stream).
-async fn db() -> tokio_postgres::Client {
-    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| abbotik_testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
-    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("test database");
-    tokio::spawn(conn);
-    c
-}
-
 #[tokio::test]
 async fn failure_after_the_first_byte_truncates_the_transfer() {
     let app = spawn_app().await;
@@ -710,7 +699,7 @@ async fn failure_after_the_first_byte_truncates_the_transfer() {
     assert!(resp.chunk().await.unwrap().is_some());
 
     // Kill the export's database session while its transfer is under way.
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let table = format!("%\"ns_tenant_{}\".\"pages\"%", t.name);
     let mut killed = false;
     for _ in 0..50 {

@@ -5,16 +5,6 @@
 use abbotik_testkit::{spawn_app, TestTenant, TEST_PASSWORD};
 use serde_json::json;
 
-async fn db() -> tokio_postgres::Client {
-    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| abbotik_testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("test database");
-    tokio::spawn(conn);
-    client
-}
-
 /// A tenant with model `items` and one record, read once so the model is cached.
 async fn setup(app: &abbotik_testkit::TestApp) -> (TestTenant, String) {
     let t = TestTenant::new(app).await;
@@ -42,7 +32,7 @@ async fn setup(app: &abbotik_testkit::TestApp) -> (TestTenant, String) {
 #[tokio::test]
 async fn identity_rules_hold_on_the_one_round_trip_read() {
     let app = spawn_app().await;
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let (t, id) = setup(&app).await;
     let path = format!("/api/data/items/{id}");
     let schema = format!("ns_tenant_{}", t.name);

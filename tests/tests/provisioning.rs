@@ -4,16 +4,6 @@
 use abbotik_testkit::{spawn_app, unique_name, TEST_PASSWORD};
 use serde_json::json;
 
-async fn db() -> tokio_postgres::Client {
-    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| abbotik_testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("test database");
-    tokio::spawn(conn);
-    client
-}
-
 /// An event trigger (real PostgreSQL, no test hook in the product) that fails the creation of
 /// the `credentials` table in any schema named `ns_tenant_failinject_…`.
 async fn install_failure(c: &tokio_postgres::Client) {
@@ -44,7 +34,7 @@ async fn install_failure(c: &tokio_postgres::Client) {
 #[tokio::test]
 async fn failure_mid_provisioning_leaves_nothing() {
     let app = spawn_app().await;
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     install_failure(&c).await;
     let name = unique_name("failinject");
     let r = app
@@ -81,7 +71,7 @@ async fn failure_mid_provisioning_leaves_nothing() {
 #[tokio::test]
 async fn provisioned_tenant_is_small_and_complete() {
     let app = spawn_app().await;
-    let c = db().await;
+    let c = abbotik_testkit::test_db().await;
     let name = unique_name("small");
     let r = app
         .post(

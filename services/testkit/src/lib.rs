@@ -95,6 +95,17 @@ async fn abbotik_adapters_migrate(res: &wiring::Resources) {
     wiring::migrate_db(&res.db).await.expect("migrations apply");
 }
 
+/// A direct client of the test database, for checks and fault injection behind the API.
+pub async fn test_db() -> tokio_postgres::Client {
+    let url = std::env::var("ABBOTIK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("test database reachable");
+    tokio::spawn(conn);
+    client
+}
+
 /// A unique tenant name for one test.
 pub fn unique_name(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

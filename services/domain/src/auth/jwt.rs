@@ -47,6 +47,44 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The claims every token carries, issued now for `ttl` seconds with a fresh `jti`;
+    /// optional claims unset.
+    pub fn issue(
+        user_id: Uuid,
+        username: &str,
+        tenant: &str,
+        tenant_id: Uuid,
+        access: &str,
+        auth_type: &str,
+        ttl: i64,
+    ) -> Claims {
+        let iat = chrono::Utc::now().timestamp();
+        Claims {
+            iss: "abbotik".into(),
+            sub: user_id.to_string(),
+            user_id: user_id.to_string(),
+            username: username.to_owned(),
+            tenant: tenant.to_owned(),
+            tenant_id: tenant_id.to_string(),
+            access: access.to_owned(),
+            auth_type: auth_type.to_owned(),
+            iat,
+            exp: iat + ttl,
+            jti: Uuid::new_v4().to_string(),
+            key_id: None,
+            key_fingerprint: None,
+            api_key_id: None,
+            is_sudo: None,
+            elevated_at: None,
+            elevation_reason: None,
+            is_fake: None,
+            faked_by_user_id: None,
+            faked_by_username: None,
+            faked_at: None,
+            token_use: None,
+        }
+    }
+
     pub fn tenant_uuid(&self) -> Result<Uuid, Error> {
         Uuid::parse_str(&self.tenant_id).map_err(|_| Error::new(ErrorCode::AuthTokenInvalid))
     }
@@ -120,30 +158,18 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
-        Claims {
-            iss: "abbotik".into(),
-            sub: Uuid::nil().to_string(),
-            user_id: Uuid::nil().to_string(),
-            username: "alice".into(),
-            tenant: "acme".into(),
-            tenant_id: Uuid::nil().to_string(),
-            access: "root".into(),
-            auth_type: "username".into(),
-            iat: 1,
-            exp,
-            jti: Uuid::new_v4().to_string(),
-            key_id: None,
-            key_fingerprint: None,
-            api_key_id: None,
-            is_sudo: None,
-            elevated_at: None,
-            elevation_reason: None,
-            is_fake: None,
-            faked_by_user_id: None,
-            faked_by_username: None,
-            faked_at: None,
-            token_use: None,
-        }
+        let mut c = Claims::issue(
+            Uuid::nil(),
+            "alice",
+            "acme",
+            Uuid::nil(),
+            "root",
+            "username",
+            0,
+        );
+        c.iat = 1;
+        c.exp = exp;
+        c
     }
 
     #[test]

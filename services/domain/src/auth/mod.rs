@@ -63,10 +63,6 @@ pub fn body_object(body: Option<Value>) -> Result<Map<String, Value>> {
     }
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 impl AuthService {
     pub fn new(
         store: Arc<dyn AuthStore>,
@@ -224,31 +220,15 @@ impl AuthService {
         username: &str,
         access: Role,
     ) -> Result<Value> {
-        let t = now();
-        let claims = Claims {
-            iss: "abbotik".into(),
-            sub: user_id.to_string(),
-            user_id: user_id.to_string(),
-            username: username.to_owned(),
-            tenant: tenant.to_owned(),
-            tenant_id: tenant_id.to_string(),
-            access: access.as_str().to_owned(),
-            auth_type: AuthType::Username.as_str().to_owned(),
-            iat: t,
-            exp: t + LOGIN_TTL,
-            jti: Uuid::new_v4().to_string(),
-            key_id: None,
-            key_fingerprint: None,
-            api_key_id: None,
-            is_sudo: None,
-            elevated_at: None,
-            elevation_reason: None,
-            is_fake: None,
-            faked_by_user_id: None,
-            faked_by_username: None,
-            faked_at: None,
-            token_use: None,
-        };
+        let claims = Claims::issue(
+            user_id,
+            username,
+            tenant,
+            tenant_id,
+            access.as_str(),
+            AuthType::Username.as_str(),
+            LOGIN_TTL,
+        );
         let token = self.keys.sign(&claims)?;
         Ok(json!({
             "token": token,
@@ -444,31 +424,16 @@ impl AuthService {
                 ctx.username,
             )
         };
-        let t = now();
-        let claims = Claims {
-            iss: "abbotik".into(),
-            sub: user_id.to_string(),
-            user_id: user_id.to_string(),
-            username,
-            tenant,
-            tenant_id: tenant_id.to_string(),
-            access: Role::Root.as_str().into(),
-            auth_type: AuthType::Username.as_str().into(),
-            iat: t,
-            exp: t + DISSOLVE_TTL,
-            jti: Uuid::new_v4().to_string(),
-            key_id: None,
-            key_fingerprint: None,
-            api_key_id: None,
-            is_sudo: None,
-            elevated_at: None,
-            elevation_reason: None,
-            is_fake: None,
-            faked_by_user_id: None,
-            faked_by_username: None,
-            faked_at: None,
-            token_use: Some("dissolve".into()),
-        };
+        let mut claims = Claims::issue(
+            user_id,
+            &username,
+            &tenant,
+            tenant_id,
+            Role::Root.as_str(),
+            AuthType::Username.as_str(),
+            DISSOLVE_TTL,
+        );
+        claims.token_use = Some("dissolve".into());
         Ok(json!({"confirmation_token": self.keys.sign(&claims)?, "expires_in": DISSOLVE_TTL}))
     }
 
