@@ -10,13 +10,17 @@ use super::records_write::{
     self as qw, KIND_IMMUTABLE, KIND_MISSING, KIND_REFERENCE, KIND_ROW, KIND_STATE,
 };
 use super::{map_db_error, Db};
+use abbotik_domain::data::filter::Filter;
 use abbotik_domain::ports::auth::{ResolvedIdentity, ResolvedUser};
 use abbotik_domain::ports::records::{
-    Doc, Guarded, LifeOp, Outcome, Problem, RecordStore, RowStream, Select, Table, TrashedModel,
-    TrashedScope, UniqueIndex, Write, WriteOp,
+    Doc, Guarded, LifeOp, OrderBy, Outcome, Problem, Projection, RecordStore, RowStream, Select,
+    Table, TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
 };
 use abbotik_domain::{Result, Role, TenantCtx};
 use deadpool_postgres::GenericClient;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
@@ -39,6 +43,84 @@ async fn query<C: GenericClient>(
 ) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
     let st = c.prepare_cached(&sql.text).await?;
     c.query(&st, &sql.refs()).await
+}
+
+/// The shape of a by-id read: everything that decides its SQL text but no bound value.
+#[derive(PartialEq, Eq, Hash)]
+struct Shape {
+    table: Table,
+    projection: Projection,
+    trashed: TrashedScope,
+    order: Vec<OrderBy>,
+}
+
+/// Rendered guarded by-id reads by shape: the hottest route then binds values into a ready
+/// text instead of formatting the projection again. Bounded; starts over when full.
+static GUARDED_TEXT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Default::default);
+const GUARDED_TEXT_MAX: usize = 10_000;
+
+/// The id of a read whose filter is exactly `id = <value>` with limit 1, offset 0.
+fn by_id(s: &Select) -> Option<String> {
+    match &s.filter {
+        Filter::Eq {
+            column,
+            value: serde_json::Value::String(id),
+        } if column.name.as_str() == "id" && s.limit == 1 && s.offset == 0 => Some(id.clone()),
+        _ => None,
+    }
+}
+
+/// A read that also resolves the caller's identity (tenant row + user row) in the same
+/// statement. By-id reads reuse the rendered text of their shape.
+fn guarded_sql(ctx: &TenantCtx, s: &Select) -> Sql {
+    let tenant = ctx.tenant_id.to_string();
+    let user = ctx.user_id.to_string();
+    let shape = by_id(s).map(|id| {
+        (
+            id,
+            Shape {
+                table: s.table.clone(),
+                projection: s.projection.clone(),
+                trashed: s.trashed,
+                order: s.order.clone(),
+            },
+        )
+    });
+    if let Some((id, shape)) = &shape {
+        if let Some(text) = GUARDED_TEXT.lock().get(shape).cloned() {
+            // Same parameter order as the rendering below: id, limit, offset, tenant, user.
+            let mut sql = Sql::default();
+            sql.text(id.clone());
+            sql.int(1);
+            sql.int(0);
+            sql.text(tenant);
+            sql.text(user);
+            sql.text = text.to_string();
+            return sql;
+        }
+    }
+    let mut sql = select_sql(s);
+    let t = sql.text(tenant);
+    let u = sql.text(user);
+    sql.text = format!(
+        "SELECT i.name, i.status, i.meta_version, i.username, i.access, i.active, r.doc \
+         FROM (SELECT t.name, t.status, t.meta_version, u.username, u.access, \
+                      (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active \
+               FROM abbotik_control.tenants t \
+               LEFT JOIN {schema}.\"users\" u ON u.id = {u}::uuid \
+               WHERE t.id = {t}::uuid) i \
+         LEFT JOIN LATERAL ({inner}) r(doc) ON true",
+        schema = ctx.schema.quoted(),
+        inner = sql.text,
+    );
+    if let Some((_, shape)) = shape {
+        let mut map = GUARDED_TEXT.lock();
+        if map.len() >= GUARDED_TEXT_MAX {
+            map.clear();
+        }
+        map.insert(shape, Arc::from(sql.text.as_str()));
+    }
+    sql
 }
 
 /// `SELECT row_to_json(p)::text …` of a read.
@@ -189,20 +271,7 @@ impl RecordStore for PgRecordStore {
     async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
         let started = Instant::now();
         let c = self.db.conn().await?;
-        let mut sql = select_sql(s);
-        let tenant = sql.text(ctx.tenant_id.to_string());
-        let user = sql.text(ctx.user_id.to_string());
-        sql.text = format!(
-            "SELECT i.name, i.status, i.meta_version, i.username, i.access, i.active, r.doc \
-             FROM (SELECT t.name, t.status, t.meta_version, u.username, u.access, \
-                          (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active \
-                   FROM abbotik_control.tenants t \
-                   LEFT JOIN {schema}.\"users\" u ON u.id = {user}::uuid \
-                   WHERE t.id = {tenant}::uuid) i \
-             LEFT JOIN LATERAL ({inner}) r(doc) ON true",
-            schema = ctx.schema.quoted(),
-            inner = sql.text,
-        );
+        let sql = guarded_sql(ctx, s);
         let rows = match query(&c, &sql).await {
             Ok(rows) => rows,
             // A dropped table or schema: the caller re-reads through the ordinary path.

@@ -16,14 +16,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// A column of a model table with its field type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Column {
     pub name: Ident,
     pub ty: FieldType,
 }
 
 /// `"<schema>"."<model>"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Table {
     pub schema: Ident,
     pub name: Ident,
@@ -35,14 +35,14 @@ pub const ACCESS_COLUMNS: &[&str] = &["access_read", "access_edit", "access_full
 
 /// Which columns a response shows: `id` always, then `user` fields in definition order, then
 /// the listed system columns (a subset of [`STAT_COLUMNS`] and [`ACCESS_COLUMNS`], in order).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Projection {
     pub user: Vec<Column>,
     pub system: Vec<&'static str>,
 }
 
 /// Trashed rows in a read (A5.1 `include_trashed`, A10 lists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrashedScope {
     Exclude,
     Include,
@@ -50,7 +50,7 @@ pub enum TrashedScope {
 }
 
 /// One sort key; `column` is a user or system column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrderBy {
     pub column: Ident,
     pub desc: bool,
