@@ -52,10 +52,17 @@ impl FromRequestParts<AppState> for Ctx {
             bearer(&parts.headers).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
         let rid = RequestId::from_request_parts(parts, state).await?;
         let ctx = state.auth.authenticate(&token, rid.0).await?;
-        tracing::Span::current().record("tenant", ctx.tenant.as_str());
+        record_caller(&ctx);
         parts.extensions.insert(ctx.clone());
         Ok(Ctx(ctx))
     }
+}
+
+/// Puts the caller on the request span (and so on its log line).
+pub fn record_caller(ctx: &TenantCtx) {
+    let span = tracing::Span::current();
+    span.record("tenant", ctx.tenant.as_str());
+    span.record("user_id", tracing::field::display(ctx.user_id));
 }
 
 /// Query parameters as a flat map (`?unwrap` without value maps to `""`).

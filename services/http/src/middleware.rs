@@ -34,7 +34,7 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %rid, method = %method, route = %route, tenant = tracing::field::Empty, status = tracing::field::Empty);
+    let span = tracing::info_span!("request", request_id = %rid, method = %method, route = %route, tenant = tracing::field::Empty, user_id = tracing::field::Empty);
     metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
     let mut resp = next.run(req).instrument(span.clone()).await;
     metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod backing;
 pub mod cli;
 pub mod config;
+pub mod logfmt;
 pub mod shutdown;
 pub mod telemetry;
 pub mod wiring;

@@ -17,10 +17,8 @@ pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard
         .with_writer(writer);
     let _ = if cfg.log_json {
         builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(crate::logfmt::span_fields())
+            .event_format(crate::logfmt::JsonLines)
             .try_init()
     } else {
         builder.try_init()

@@ -422,7 +422,7 @@ async fn get_one(
         .data
         .get_with_token(&s.auth, &token, rid.0, &model, &id, &opts)
         .await?;
-    tracing::Span::current().record("tenant", ctx.tenant.as_str());
+    crate::extract::record_caller(&ctx);
     answer(&s, StatusCode::OK, &raw, &p)
 }
 
