@@ -11,7 +11,9 @@ pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard
     let filter = EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        // The worker flushes after every batch it drains, so buffering only coalesces the
+        // lines of a burst into one write; a quiet server still logs each line at once.
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
