@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod export;
+mod fast_read;
 pub mod filter;
 pub mod query;
 mod records;

@@ -9,7 +9,6 @@ use super::{
     id_list, immutable_columns, join, not_object, parse_id, record_not_found, ref_checks, rows,
     table, unique_indexes, writable_columns, DataService, Raw,
 };
-use crate::auth::AuthService;
 use crate::ident::Ident;
 use crate::model::{FieldType, ModelDef};
 use crate::ports::records::{
@@ -57,7 +56,7 @@ pub(crate) fn id_eq(id: Uuid) -> Filter {
     }
 }
 
-fn scope_of(opts: &ReadOptions) -> TrashedScope {
+pub(crate) fn scope_of(opts: &ReadOptions) -> TrashedScope {
     if opts.include_trashed {
         TrashedScope::Include
     } else {
@@ -182,65 +181,6 @@ impl DataService {
         access::check(ctx, &m, Op::Read)?;
         self.one(ctx, &m, id, opts, scope_of(opts), Filter::True)
             .await
-    }
-
-    /// `GET /api/data/:model/:id` straight from a bearer token in ONE database round trip:
-    /// the caller's identity is resolved by the same statement that reads the row, using the
-    /// last cached model definition. Nothing is returned before the identity rules (A3.2)
-    /// and the read permission pass; when the metadata version moved, or nothing is cached,
-    /// or the request itself is malformed, it falls back to the ordinary path (identity
-    /// first, then the read) so errors keep their order.
-    pub async fn get_with_token(
-        &self,
-        auth: &AuthService,
-        token: &str,
-        request_id: String,
-        model: &str,
-        id: &str,
-        opts: &Result<ReadOptions>,
-    ) -> Result<(TenantCtx, Raw)> {
-        let v = auth.verify(token)?;
-        let fast = match (opts, self.describe.cached_model(v.tenant_id, model)) {
-            (Ok(o), Some((version, m))) => {
-                let pctx = AuthService::provisional(&v, version, request_id.clone());
-                match (
-                    parse_id(&m.model_name, id),
-                    access::check(&pctx, &m, Op::Read),
-                ) {
-                    (Ok(uid), Ok(())) => {
-                        let mut o = o.clone();
-                        o.r#where = None;
-                        o.order = None;
-                        o.limit = None;
-                        o.offset = None;
-                        select_for(&pctx, &m, &o, scope_of(&o), id_eq(uid))
-                            .ok()
-                            .map(|mut sel| {
-                                sel.limit = 1;
-                                (pctx, sel, version, m)
-                            })
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        let guarded = match &fast {
-            Some((pctx, sel, _, _)) => self.store.select_one_guarded(pctx, sel).await?,
-            None => None,
-        };
-        if let (Some((_, _, version, m)), Some((identity, row))) = (fast, guarded) {
-            let ctx = AuthService::finish(&v, identity, request_id.clone())?;
-            if ctx.meta_version == version {
-                access::check(&ctx, &m, Op::Read)?;
-                let raw = row.ok_or_else(|| record_not_found(&m.model_name, id))?;
-                return Ok((ctx, raw));
-            }
-        }
-        let ctx = auth.authenticate(token, request_id).await?;
-        let opts = opts.as_ref().map_err(Clone::clone)?;
-        let raw = self.get(&ctx, model, id, opts).await?;
-        Ok((ctx, raw))
     }
 
     /// Runs a write and renders its rows in request order.

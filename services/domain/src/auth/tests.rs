@@ -1,0 +1,127 @@
+//! Unit tests of the auth service that need no database (token verification and its cache).
+use super::*;
+use crate::ports::auth::{LoginUser, ProvisionedTenant, TenantRecord};
+use crate::ports::ratelimit::Decision;
+
+/// verify() never touches the store; any call here is a bug.
+struct NoStore;
+
+#[async_trait::async_trait]
+impl AuthStore for NoStore {
+    async fn provision(&self, _: NewTenant) -> Result<ProvisionedTenant> {
+        unreachable!()
+    }
+    async fn count_pending(&self) -> Result<i64> {
+        unreachable!()
+    }
+    async fn tenant_by_name(&self, _: &str) -> Result<Option<TenantRecord>> {
+        unreachable!()
+    }
+    async fn tenant_by_id(&self, _: Uuid) -> Result<Option<TenantRecord>> {
+        unreachable!()
+    }
+    async fn login_user(&self, _: &ident::Ident, _: &str) -> Result<Option<LoginUser>> {
+        unreachable!()
+    }
+    async fn activate(&self, _: Uuid) -> Result<()> {
+        unreachable!()
+    }
+    async fn resolve(
+        &self,
+        _: Uuid,
+        _: &ident::Ident,
+        _: Uuid,
+    ) -> Result<Option<ResolvedIdentity>> {
+        unreachable!()
+    }
+    async fn user_object(&self, _: &ident::Ident, _: Uuid) -> Result<Option<Value>> {
+        unreachable!()
+    }
+    async fn consume_jti(&self, _: Uuid, _: i64) -> Result<bool> {
+        unreachable!()
+    }
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>> {
+        unreachable!()
+    }
+    async fn login_usernames(&self, _: &ident::Ident) -> Result<Vec<String>> {
+        unreachable!()
+    }
+    async fn dissolve(&self, _: Uuid) -> Result<bool> {
+        unreachable!()
+    }
+}
+
+struct Unlimited;
+
+#[async_trait::async_trait]
+impl RateLimiter for Unlimited {
+    async fn hit(&self, _: &str, _: &str, _: u32, _: u64) -> Result<Decision> {
+        Ok(Decision::Allowed)
+    }
+}
+
+fn service() -> AuthService {
+    AuthService::new(
+        Arc::new(NoStore),
+        KeyRing::new(&[("k1".into(), b"k".repeat(32))]).unwrap(),
+        AuthSettings {
+            region: "local".into(),
+            max_pending_tenants: 1,
+            tenant_create_per_hour: 1,
+            tenant_list: false,
+            tenant_list_users: false,
+        },
+        Arc::new(Unlimited),
+    )
+}
+
+#[test]
+fn cached_tokens_still_expire() {
+    let svc = service();
+    let claims = Claims::issue(
+        Uuid::new_v4(),
+        "u",
+        "acme",
+        Uuid::new_v4(),
+        "root",
+        "username",
+        1,
+    );
+    let token = svc.keys.sign(&claims).unwrap();
+    assert!(svc.verify(&token).is_ok());
+    assert!(svc.verify(&token).is_ok(), "served from the cache");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(
+        svc.verify(&token).unwrap_err().code,
+        ErrorCode::AuthTokenExpired
+    );
+    assert_eq!(
+        svc.verify(&token).unwrap_err().code,
+        ErrorCode::AuthTokenExpired
+    );
+}
+
+#[test]
+fn failed_tokens_are_not_cached() {
+    let svc = service();
+    let claims = Claims::issue(
+        Uuid::new_v4(),
+        "u",
+        "acme",
+        Uuid::new_v4(),
+        "root",
+        "username",
+        60,
+    );
+    let mut token = svc.keys.sign(&claims).unwrap();
+    token.push('x');
+    assert!(svc.verify(&token).is_err());
+    assert!(svc.verify(&token).is_err());
+    let mut dissolve = claims.clone();
+    dissolve.token_use = Some("dissolve".into());
+    let t = svc.keys.sign(&dissolve).unwrap();
+    assert_eq!(
+        svc.verify(&t).unwrap_err().code,
+        ErrorCode::AuthTokenInvalid
+    );
+}
