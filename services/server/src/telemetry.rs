@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 /// Installs the subscriber. Lines are written by a background thread (request handling never
 /// waits on stdout); the returned guard flushes them when dropped at exit.
 pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = EnvFilter::try_new(&cfg.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL notices ("already exists, skipping" of idempotent DDL) are not news.
+    let filter = EnvFilter::try_new(format!("tokio_postgres=warn,{}", cfg.log))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         // The worker flushes after every batch it drains, so buffering only coalesces the
