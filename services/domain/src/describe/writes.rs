@@ -329,9 +329,7 @@ impl DescribeService {
         body: Option<&Value>,
     ) -> Result<FieldDef> {
         require_sudo(ctx, model)?;
-        let mut p = body::parse_field(body.unwrap_or(&Value::Object(Default::default())), "")?;
-        same_name(&p.field_name, field, "field_name")?;
-        p.field_name = Some(field.to_owned());
+        let p = single_field(field, body)?;
         let mut out = self.add_fields(ctx, model, vec![p]).await?;
         out.pop()
             .ok_or_else(|| Error::internal("created field missing"))
@@ -392,9 +390,7 @@ impl DescribeService {
         body: Option<&Value>,
     ) -> Result<FieldDef> {
         require_sudo(ctx, model)?;
-        let mut p = body::parse_field(body.unwrap_or(&Value::Object(Default::default())), "")?;
-        same_name(&p.field_name, field, "field_name")?;
-        p.field_name = Some(field.to_owned());
+        let p = single_field(field, body)?;
         let mut out = self.change_fields(ctx, model, vec![p]).await?;
         out.pop()
             .ok_or_else(|| Error::internal("changed field missing"))
@@ -458,4 +454,13 @@ impl DescribeService {
         tx.commit().await?;
         Ok(json!({"model_name": m.model_name, "field_name": f.field_name, "dropped": true}))
     }
+}
+
+/// The body of a single-field route (`…/fields/:field`): its `field_name`, if given, must be
+/// the URL's.
+fn single_field(field: &str, body: Option<&Value>) -> Result<FieldPatch> {
+    let mut p = body::parse_field(body.unwrap_or(&Value::Object(Default::default())), "")?;
+    same_name(&p.field_name, field, "field_name")?;
+    p.field_name = Some(field.to_owned());
+    Ok(p)
 }
