@@ -6,6 +6,7 @@ use abbotik_http::docs::{areas, resolve};
 use abbotik_http::registry::{self, Access, RouteDoc};
 use abbotik_testkit::{spawn_app, unique_name, TestApp};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// A concrete URL path for a registered path (placeholders filled with probe values).
 fn concrete(path: &str, fill: &dyn Fn(&str) -> String) -> String {
@@ -273,111 +274,359 @@ fn check_example(r: &RouteDoc, status: u16, text: &str) -> Result<(), String> {
     }
 }
 
-/// How an example request is executed: concrete path and body. Public routes without
-/// placeholders run as they are; others need a fixture (the hook for the remaining areas).
-fn fixture(r: &RouteDoc, tenant: &str, token: Option<&str>) -> Option<(String, Option<Value>)> {
-    let body = r.request.map(|t| {
-        let mut v: Value = serde_json::from_str(t).unwrap_or(Value::Null);
-        // Tenant-creating examples run against a fresh tenant name, so reruns never collide.
-        if let Some(o) = v.as_object_mut() {
-            if o.contains_key("tenant") {
-                o.insert("tenant".into(), json!(tenant));
-            }
-            // Examples carrying a token (refresh) use the one the login example returned.
-            if let (Some(t), true) = (token, o.contains_key("token")) {
-                o.insert("token".into(), json!(t));
-            }
+/// The ids the examples use, each standing for one resource of the scenario: the order `A-1`,
+/// its customer and the child order `A-3` created through the relationship route.
+const EX_ORDER: &str = "0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10";
+const EX_CUSTOMER: &str = "5e0d2c4a-3b1f-4e8a-9c7d-2f1e0a9b8c7d";
+const EX_CHILD: &str = "91f2a7c4-5d3e-4b6a-8c9d-0e1f2a3b4c5d";
+
+/// Runs registry examples in order against one server and records what held.
+struct Scenario<'a> {
+    app: &'a TestApp,
+    problems: Vec<String>,
+    executed: HashSet<String>,
+}
+
+/// One execution of a route's example: the concrete URL (placeholders filled, query added
+/// where the route requires one), the bearer token, string substitutions applied to the
+/// example body (example ids → real ids) and top-level body keys replaced by real values.
+struct Call<'b> {
+    method: &'static str,
+    path: &'static str,
+    url: String,
+    token: Option<&'b str>,
+    subs: Vec<(&'static str, String)>,
+    keys: Vec<(&'static str, Value)>,
+}
+
+impl<'b> Call<'b> {
+    fn new(method: &'static str, path: &'static str, url: impl Into<String>) -> Self {
+        Call {
+            method,
+            path,
+            url: url.into(),
+            token: None,
+            subs: Vec::new(),
+            keys: Vec::new(),
         }
-        v
-    });
-    match (r.method, r.path) {
-        ("GET", "/docs/{*path}") => Some(("/docs/operations".into(), None)),
-        // Hook: add fixtures for routes with placeholders here (create the model / record first).
-        (_, p) if p.contains('{') => None,
-        _ => Some((r.path.to_owned(), body)),
+    }
+    fn token(mut self, t: &'b str) -> Self {
+        self.token = Some(t);
+        self
+    }
+    fn sub(mut self, example: &'static str, real: &str) -> Self {
+        self.subs.push((example, real.to_owned()));
+        self
+    }
+    fn key(mut self, k: &'static str, v: Value) -> Self {
+        self.keys.push((k, v));
+        self
     }
 }
 
-/// Routes whose example cannot run in isolation (they consume or destroy the bootstrap tenant).
-const NOT_EXECUTED: &[&str] = &["POST /auth/dissolve", "POST /auth/dissolve/confirm"];
-
-async fn run(
-    app: &TestApp,
-    r: &RouteDoc,
-    path: &str,
-    body: Option<Value>,
-    token: Option<&str>,
-) -> (u16, String) {
-    let resp = app.call(r.method, path, token, body).await;
-    (resp.status, resp.text)
+impl Scenario<'_> {
+    /// Executes the example of `c.method c.path`; answers the response body (`Null` when the
+    /// example did not hold, so later steps fail visibly instead of panicking).
+    async fn exec(&mut self, c: Call<'_>) -> Value {
+        let me = format!("{} {}", c.method, c.path);
+        let Some(r) = registry::all()
+            .into_iter()
+            .find(|r| r.method == c.method && r.path == c.path)
+        else {
+            self.problems.push(format!("{me}: not in the registry"));
+            return Value::Null;
+        };
+        self.executed.insert(me.clone());
+        let body = match r.request {
+            None => None,
+            Some(t) => {
+                let mut text = t.to_owned();
+                for (from, to) in &c.subs {
+                    text = text.replace(from, to);
+                }
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(mut v) => {
+                        if let Some(o) = v.as_object_mut() {
+                            for (k, val) in &c.keys {
+                                o.insert((*k).to_owned(), val.clone());
+                            }
+                        }
+                        Some(v)
+                    }
+                    Err(e) => {
+                        self.problems
+                            .push(format!("{me}: request example is not JSON: {e}"));
+                        return Value::Null;
+                    }
+                }
+            }
+        };
+        let resp = self.app.call(r.method, &c.url, c.token, body).await;
+        match check_example(r, resp.status, &resp.text) {
+            Ok(()) => resp.body,
+            Err(e) => {
+                // A public GET whose success depends on operator settings (the tenant list
+                // is disabled by default) may answer one of its documented errors instead.
+                let code = resp.body["code"].as_str().unwrap_or("");
+                let documented = r.access == Access::Public && r.errors.contains(&code);
+                if !(r.method == "GET" && documented) {
+                    self.problems.push(format!("{me} ({}): {e}", c.url));
+                }
+                Value::Null
+            }
+        }
+    }
 }
 
+fn id_of(v: &Value) -> String {
+    let d = &v["data"];
+    let one = if d.is_array() { &d[0] } else { d };
+    one["id"].as_str().unwrap_or("missing-id").to_owned()
+}
+
+/// A setup request that is not an example (it must succeed for the scenario to mean anything).
+async fn setup(app: &TestApp, method: &str, url: &str, token: &str, body: Option<Value>) -> Value {
+    let r = app.call(method, url, Some(token), body).await;
+    assert!(
+        r.status < 300,
+        "setup {method} {url}: {} {}",
+        r.status,
+        r.text
+    );
+    r.body
+}
+
+/// Every registered route's example runs against a real server, in an order where each one
+/// finds the resources it names: public routes, then models, records, relationship children,
+/// trash (restore, purge) and stat on the tenant the register example created; the routes
+/// that destroy a tenant run last, on a tenant of their own.
 #[tokio::test]
 async fn registry_examples_hold_against_the_server() {
     let app = spawn_app().await;
+    let mut s = Scenario {
+        app: &app,
+        problems: Vec::new(),
+        executed: HashSet::new(),
+    };
     let tenant = unique_name("docsx");
-    let mut problems = Vec::new();
-    let mut skipped = Vec::new();
-    // Public routes first, in registry order (register precedes login, so the login example
-    // finds the tenant the register example created).
     let all = registry::all();
-    let mut token: Option<String> = None;
+
+    // Public routes in registry order (register precedes login, so the login example finds the
+    // tenant the register example created; refresh takes the token login returned).
+    let mut token = String::new();
     for r in all.iter().filter(|r| r.access == Access::Public) {
-        let me = format!("{} {}", r.method, r.path);
-        if NOT_EXECUTED.contains(&me.as_str()) {
-            skipped.push(me);
+        if r.path.starts_with("/auth/dissolve") {
             continue;
         }
-        let Some((path, body)) = fixture(r, &tenant, token.as_deref()) else {
-            skipped.push(me);
-            continue;
+        let url = if r.path == "/docs/{*path}" {
+            "/docs/operations".to_owned()
+        } else {
+            r.path.to_owned()
         };
-        let (status, text) = run(&app, r, &path, body, token.as_deref()).await;
-        if let Err(e) = check_example(r, status, &text) {
-            // A GET whose success depends on operator settings (the tenant list is disabled
-            // by default) may answer one of its documented errors instead.
-            let code = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["code"].as_str().map(str::to_owned));
-            let documented = code.as_deref().is_some_and(|c| r.errors.contains(&c));
-            if !(r.method == "GET" && documented) {
-                problems.push(format!("{me}: {e}"));
-            }
+        let mut c = Call::new(r.method, r.path, url).key("tenant", json!(tenant));
+        if r.path == "/auth/refresh" {
+            c = c.key("token", json!(token));
         }
+        let v = s.exec(c).await;
         if r.path == "/auth/login" {
-            token = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["data"]["token"].as_str().map(str::to_owned));
+            token = v["data"]["token"].as_str().unwrap_or_default().to_owned();
         }
     }
-    // Bearer routes without placeholders run with the bootstrap tenant's root token.
-    if let Some(t) = token.as_deref() {
-        for r in all.iter().filter(|r| r.access != Access::Public) {
-            let me = format!("{} {}", r.method, r.path);
-            // Hook: writes need per-route fixtures and an order (create before update/delete).
-            if r.method != "GET" {
-                skipped.push(me);
-                continue;
-            }
-            let Some((path, body)) = fixture(r, &tenant, Some(t)) else {
-                skipped.push(me);
-                continue;
-            };
-            let (status, text) = run(&app, r, &path, body, Some(t)).await;
-            if let Err(e) = check_example(r, status, &text) {
-                problems.push(format!("{me}: {e}"));
-            }
-        }
-    }
-    if !skipped.is_empty() {
-        eprintln!(
-            "examples not executed yet (need fixtures): {}",
-            skipped.join(", ")
-        );
-    }
+    assert!(!token.is_empty(), "login example failed: {:?}", s.problems);
+    let t = token.as_str();
+
+    s.exec(Call::new("GET", "/api/user/me", "/api/user/me").token(t))
+        .await;
+
+    // Models: `orders` relates to `customers`, so customers exist first.
+    setup(
+        &app,
+        "POST",
+        "/api/describe/customers",
+        t,
+        Some(json!({"fields": {"name": {"type": "text"}}})),
+    )
+    .await;
+    let m = "/api/describe/orders";
+    s.exec(Call::new("POST", "/api/describe/{model}", m).token(t))
+        .await;
+    s.exec(Call::new("GET", "/api/describe", "/api/describe").token(t))
+        .await;
+    s.exec(Call::new("GET", "/api/describe/{model}", m).token(t))
+        .await;
+    let fields = format!("{m}/fields");
+    let total = format!("{m}/fields/total");
+    s.exec(Call::new("GET", "/api/describe/{model}/fields", &fields).token(t))
+        .await;
+    s.exec(Call::new("GET", "/api/describe/{model}/fields/{field}", &total).token(t))
+        .await;
+    s.exec(Call::new("PUT", "/api/describe/{model}/fields", &fields).token(t))
+        .await;
+    s.exec(Call::new("PUT", "/api/describe/{model}/fields/{field}", &total).token(t))
+        .await;
+    // Drop `total` and add it back with the single-field example; the array example adds
+    // the same field to `customers`, which has none.
+    s.exec(Call::new("DELETE", "/api/describe/{model}/fields/{field}", &total).token(t))
+        .await;
+    s.exec(Call::new("POST", "/api/describe/{model}/fields/{field}", &total).token(t))
+        .await;
+    s.exec(
+        Call::new(
+            "POST",
+            "/api/describe/{model}/fields",
+            "/api/describe/customers/fields",
+        )
+        .token(t),
+    )
+    .await;
+
+    // Records.
+    let cust = id_of(
+        &setup(
+            &app,
+            "POST",
+            "/api/data/customers",
+            t,
+            Some(json!({"name": "Ada"})),
+        )
+        .await,
+    );
+    let d = "/api/data/orders";
+    let v = s
+        .exec(
+            Call::new("POST", "/api/data/{model}", d)
+                .token(t)
+                .sub(EX_CUSTOMER, &cust),
+        )
+        .await;
+    let order = id_of(&v);
+    let one = format!("{d}/{order}");
+    s.exec(Call::new("GET", "/api/data/{model}", d).token(t))
+        .await;
+    s.exec(Call::new("GET", "/api/data/{model}/{id}", &one).token(t))
+        .await;
+    s.exec(
+        Call::new(
+            "GET",
+            "/api/stat/{model}/{id}",
+            format!("/api/stat/orders/{order}"),
+        )
+        .token(t),
+    )
+    .await;
+    s.exec(
+        Call::new("PUT", "/api/data/{model}", d)
+            .token(t)
+            .sub(EX_ORDER, &order),
+    )
+    .await;
+    // `where` is required on the bulk PATCH (its description says so); the body is the example.
+    let where_one = format!("{d}?where=%7B%22id%22%3A%22{order}%22%7D");
+    s.exec(Call::new("PATCH", "/api/data/{model}", where_one).token(t))
+        .await;
+    s.exec(Call::new("PUT", "/api/data/{model}/{id}", &one).token(t))
+        .await;
+    s.exec(Call::new("PATCH", "/api/data/{model}/{id}", &one).token(t))
+        .await;
+
+    // Relationship children: `orders` is the relationship name of `orders.customer_id`.
+    let rel = format!("/api/data/customers/{cust}/orders");
+    let rp = "/api/data/{model}/{id}/{relationship}";
+    let cp = "/api/data/{model}/{id}/{relationship}/{child}";
+    s.exec(Call::new("GET", rp, &rel).token(t)).await;
+    let child = id_of(&s.exec(Call::new("POST", rp, &rel).token(t)).await);
+    let kid = format!("{rel}/{child}");
+    s.exec(Call::new("PUT", rp, &rel).token(t).sub(EX_CHILD, &child))
+        .await;
+    s.exec(Call::new("GET", cp, &kid).token(t)).await;
+    s.exec(Call::new("PUT", cp, &kid).token(t)).await;
+    s.exec(Call::new("PATCH", cp, &kid).token(t)).await;
+    s.exec(Call::new("DELETE", cp, &kid).token(t)).await;
+
+    // Trash: the child is trashed; look, restore it; trash and restore the order both ways,
+    // purge it; trash the children through the relationship and purge them in bulk.
+    let tr = "/api/trashed/orders";
+    let tkid = format!("{tr}/{child}");
+    s.exec(Call::new("GET", "/api/trashed", "/api/trashed").token(t))
+        .await;
+    s.exec(Call::new("GET", "/api/trashed/{model}", tr).token(t))
+        .await;
+    s.exec(Call::new("GET", "/api/trashed/{model}/{id}", &tkid).token(t))
+        .await;
+    s.exec(Call::new("POST", "/api/trashed/{model}/{id}", &tkid).token(t))
+        .await;
+    s.exec(Call::new("DELETE", "/api/data/{model}/{id}", &one).token(t))
+        .await;
+    s.exec(
+        Call::new("POST", "/api/trashed/{model}", tr)
+            .token(t)
+            .sub(EX_ORDER, &order),
+    )
+    .await;
+    s.exec(
+        Call::new("DELETE", "/api/data/{model}", d)
+            .token(t)
+            .sub(EX_ORDER, &order),
+    )
+    .await;
+    s.exec(
+        Call::new(
+            "DELETE",
+            "/api/trashed/{model}/{id}",
+            format!("{tr}/{order}"),
+        )
+        .token(t),
+    )
+    .await;
+    s.exec(Call::new("DELETE", rp, &rel).token(t)).await;
+    s.exec(
+        Call::new("DELETE", "/api/trashed/{model}", tr)
+            .token(t)
+            .sub(EX_ORDER, &child),
+    )
+    .await;
+
+    // Model changes last: the example freezes the model, then it is dropped.
+    s.exec(Call::new("PUT", "/api/describe/{model}", m).token(t))
+        .await;
+    s.exec(Call::new("DELETE", "/api/describe/{model}", m).token(t))
+        .await;
+
+    // Dissolution, on a tenant of its own (registered and activated with the examples' owner).
+    let doomed = unique_name("docsd");
+    let reg = all
+        .iter()
+        .find(|r| r.path == "/auth/register")
+        .expect("register");
+    let mut body: Value = serde_json::from_str(reg.request.unwrap_or("{}")).unwrap_or_default();
+    body["tenant"] = json!(doomed);
+    let r = app.post("/auth/register", None, body.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app.post("/auth/login", None, body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = s
+        .exec(Call::new("POST", "/auth/dissolve", "/auth/dissolve").key("tenant", json!(doomed)))
+        .await;
+    let confirm = v["data"]["confirmation_token"].clone();
+    s.exec(
+        Call::new("POST", "/auth/dissolve/confirm", "/auth/dissolve/confirm")
+            .key("confirmation_token", confirm),
+    )
+    .await;
+
+    let missed: Vec<String> = all
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .filter(|me| !s.executed.contains(me))
+        .collect();
     assert!(
-        problems.is_empty(),
+        missed.is_empty(),
+        "routes whose example the scenario does not execute: {}",
+        missed.join(", ")
+    );
+    assert!(
+        s.problems.is_empty(),
         "examples that do not hold:\n{}",
-        problems.join("\n")
+        s.problems.join("\n")
     );
 }

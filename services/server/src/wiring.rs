@@ -8,8 +8,10 @@ use crate::telemetry;
 use abbotik_adapters::memory::ratelimit::MemoryRateLimiter;
 use abbotik_adapters::postgres::auth_store::PgAuthStore;
 use abbotik_adapters::postgres::embedded::{EmbeddedOptions, EmbeddedPg};
+use abbotik_adapters::postgres::janitor::PgJanitor;
 use abbotik_adapters::postgres::{migrate as pg_migrate, Db, DbConfig};
 use abbotik_domain::auth::{AuthService, AuthSettings};
+use abbotik_domain::ports::janitor::Retention;
 use abbotik_http::{AppState, HttpSettings, Readiness, ReadyCheck};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -224,6 +226,19 @@ fn jwt_keys(cfg: &Config) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     Ok(vec![("e1".to_owned(), secret.into_bytes())])
 }
 
+/// Janitor cadence and retention from configuration (A10, A13, A3.10).
+pub fn janitor_settings(cfg: &Config) -> abbotik_worker::JanitorSettings {
+    abbotik_worker::JanitorSettings {
+        interval: Duration::from_secs(300),
+        retention: Retention {
+            trash_days: cfg.trash_retention_days,
+            dissolved_days: cfg.tenant_drop_after_days,
+            pending_secs: 24 * 3600,
+            purged_secs: 24 * 3600,
+        },
+    }
+}
+
 /// A server started in the background (used by `run` and by tests).
 pub struct Running {
     pub addr: SocketAddr,
@@ -299,9 +314,23 @@ pub async fn close_resources(res: &Resources) {
 
 /// `abbot-api run`: serve until SIGTERM/SIGINT, then the ordered shutdown of B6. Exit code 0
 /// after a complete drain, 1 when the grace deadline passed (or a second signal cut it short).
-pub async fn run(cfg: Config, _workers: Workers) -> anyhow::Result<i32> {
+pub async fn run(cfg: Config, workers: Workers) -> anyhow::Result<i32> {
     let metrics = telemetry::init_metrics(&cfg);
     let mut running = start(&cfg).await?;
+    // B10: `auto` runs the workers in-process in embedded and single-node mode only.
+    let in_process = match workers {
+        Workers::On => true,
+        Workers::Off => false,
+        Workers::Auto => cfg.embedded() || cfg.single_node,
+    };
+    let janitor = in_process.then(|| {
+        let stop = running.shutdown.clone();
+        tokio::spawn(abbotik_worker::run_janitor(
+            Arc::new(PgJanitor::new(running.resources.db.clone())),
+            janitor_settings(&cfg),
+            async move { stop.stopped().await },
+        ))
+    });
     let ops = if cfg.metrics_enabled {
         spawn_metrics_listener(
             cfg.metrics_listen,
@@ -343,8 +372,11 @@ pub async fn run(cfg: Config, _workers: Workers) -> anyhow::Result<i32> {
     if !drained {
         running.serve.abort();
     }
-    // (4)–(6) background loops, publishes and telemetry are stopped/flushed by their owners
-    // here once they exist; the ops listener answers until the very end.
+    // (4) background loops finish their current step; (5)–(6) publishes and telemetry are
+    // flushed by their owners here once they exist; the ops listener answers until the end.
+    if let Some(j) = janitor {
+        let _ = tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_seconds), j).await;
+    }
     if let Some(t) = ops {
         t.abort();
     }

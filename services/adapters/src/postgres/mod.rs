@@ -9,6 +9,7 @@ mod ddl;
 mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
+pub mod janitor;
 pub mod migrate;
 pub mod record_store;
 mod records_sql;

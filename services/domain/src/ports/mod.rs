@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod blob;
 pub mod describe;
+pub mod janitor;
 pub mod ratelimit;
 pub mod records;
