@@ -19,7 +19,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let log_guard = telemetry::init_logging(&cfg);
+    let command = cli.command.unwrap_or(Command::Run {
+        workers: Workers::Auto,
+    });
+    // Services log to stdout (B6); one-shot commands keep stdout for their result
+    // (`tenant list --json` is parsed by scripts) and log to stderr.
+    let service = matches!(command, Command::Run { .. } | Command::Worker);
+    let log_guard = telemetry::init_logging(&cfg, service);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Password hashing (argon2id, 19 MiB each) runs on blocking threads; letting idle ones
@@ -28,9 +34,6 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let code = rt.block_on(async move {
-        let command = cli.command.unwrap_or(Command::Run {
-            workers: Workers::Auto,
-        });
         let result = match command {
             Command::Run { workers } => wiring::run(cfg, workers).await,
             Command::Worker => wiring::worker(cfg).await,

@@ -7,15 +7,20 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber. Lines are written by a background thread (request handling never
 /// waits on stdout); the returned guard flushes them when dropped at exit.
-pub fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_logging(cfg: &Config, to_stdout: bool) -> tracing_appender::non_blocking::WorkerGuard {
     // PostgreSQL notices ("already exists, skipping" of idempotent DDL) are not news.
     let filter = EnvFilter::try_new(format!("tokio_postgres=warn,{}", cfg.log))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let sink: Box<dyn std::io::Write + Send> = if to_stdout {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::io::stderr())
+    };
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         // The worker flushes after every batch it drains, so buffering only coalesces the
         // lines of a burst into one write; a quiet server still logs each line at once.
-        .finish(std::io::BufWriter::new(std::io::stdout()));
+        .finish(std::io::BufWriter::new(sink));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
