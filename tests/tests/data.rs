@@ -2,39 +2,11 @@
 //! system fields (A1.7), query options (A1.5, A1.10), write-time validation (A4.4), model and
 //! system-model rules (A4.2, A4.6), one transaction per request, and owned relationships (A5.3).
 
-use abbotik_testkit::{spawn_app, Resp, TestApp, TestTenant};
+use abbotik_testkit::{enc, err, okd, spawn_app, Resp, TestApp, TestTenant};
 use serde_json::{json, Value};
-
-/// Asserts status and error code; returns the error `data`.
-#[track_caller]
-fn err(r: &Resp, status: u16, code: &str) -> Value {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["code"], code, "{}", r.text);
-    assert_eq!(r.body["success"], false);
-    r.body["data"].clone()
-}
-
-#[track_caller]
-fn okd(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["success"], true, "{}", r.text);
-    r.body["data"].clone()
-}
 
 async fn call(app: &TestApp, m: &str, path: &str, t: &TestTenant, body: Option<Value>) -> Resp {
     app.call(m, path, t.token(), body).await
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A tenant with `orders` (every scalar type and most constraints).

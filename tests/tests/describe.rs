@@ -1,20 +1,11 @@
 //! Describe (A4): every route, every field type and property, the real DDL, the error paths,
 //! one-transaction writes, and the metadata cache across two pods.
 
-use abbotik_testkit::{spawn_app, TestApp, TestTenant, DEFAULT_TEST_DATABASE_URL};
+use abbotik_testkit::{err, spawn_app, TestApp, TestTenant, DEFAULT_TEST_DATABASE_URL};
 use serde_json::{json, Value};
 
 fn schema(t: &TestTenant) -> String {
     format!("\"ns_tenant_{}\"", t.name)
-}
-
-/// Asserts status and error code; returns the error `data`.
-#[track_caller]
-fn err(r: &abbotik_testkit::Resp, status: u16, code: &str) -> Value {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["code"], code, "{}", r.text);
-    assert_eq!(r.body["success"], false);
-    r.body["data"].clone()
 }
 
 async fn put(app: &TestApp, path: &str, t: &TestTenant, body: Value) -> abbotik_testkit::Resp {

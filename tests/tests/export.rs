@@ -3,7 +3,7 @@
 //! `csv_safe`, format negotiation (A1.5), errors before the first byte, and a large export
 //! streamed past the response size cap (A1.10).
 
-use abbotik_testkit::{spawn_app, spawn_app_with, TestApp, TestTenant};
+use abbotik_testkit::{enc, spawn_app, spawn_app_with, TestApp, TestTenant};
 use serde_json::{json, Value};
 
 /// A raw response: status, headers, body text.
@@ -40,18 +40,6 @@ async fn raw(app: &TestApp, path: &str, t: &TestTenant, accept: Option<&str>) ->
         headers,
         text,
     }
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A strict RFC 4180 reader: records end with CRLF (a bare LF or CR outside quotes fails),

@@ -1,22 +1,8 @@
 //! Trash (A10): listing, restore with the cascade (same `trashed_at`), purge, and the
 //! purged-id rule of A5.1; plus `/api/trashed` grouping and system-model visibility.
 
-use abbotik_testkit::{spawn_app, Resp, TestApp, TestTenant};
+use abbotik_testkit::{err, okd, spawn_app, Resp, TestApp, TestTenant};
 use serde_json::{json, Value};
-
-#[track_caller]
-fn err(r: &Resp, status: u16, code: &str) -> Value {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["code"], code, "{}", r.text);
-    r.body["data"].clone()
-}
-
-#[track_caller]
-fn okd(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.body["success"], true, "{}", r.text);
-    r.body["data"].clone()
-}
 
 async fn call(app: &TestApp, m: &str, path: &str, t: &TestTenant, body: Option<Value>) -> Resp {
     app.call(m, path, t.token(), body).await

@@ -106,6 +106,36 @@ pub async fn test_db() -> tokio_postgres::Client {
     client
 }
 
+/// Asserts an error answer: status, error code and the envelope; returns its `data`.
+#[track_caller]
+pub fn err(r: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["code"], code, "{}", r.text);
+    assert_eq!(r.body["success"], false);
+    r.body["data"].clone()
+}
+
+/// Asserts a success answer with `status`; returns its `data`.
+#[track_caller]
+pub fn okd(r: &Resp, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["success"], true, "{}", r.text);
+    r.body["data"].clone()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (query values, path parts).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A unique tenant name for one test.
 pub fn unique_name(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
