@@ -2,9 +2,10 @@
 //! resolved by the same statement that reads the row (the hottest route of the product).
 
 use super::access::{self, Op};
+use super::filter::Filter;
 use super::query::ReadOptions;
-use super::records::{id_eq, scope_of, select_for};
-use super::{parse_id, record_not_found, DataService, Raw};
+use super::records::{scope_of, select_by_id};
+use super::{record_not_found, DataService, Raw};
 use crate::auth::AuthService;
 use crate::{Result, TenantCtx};
 
@@ -28,25 +29,10 @@ impl DataService {
         let fast = match (opts, self.describe.cached_model(v.tenant_id, model)) {
             (Ok(o), Some((version, m))) => {
                 let pctx = AuthService::provisional(&v, version, request_id.clone());
-                match (
-                    parse_id(&m.model_name, id),
-                    access::check(&pctx, &m, Op::Read),
-                ) {
-                    (Ok(uid), Ok(())) => {
-                        let mut o = o.clone();
-                        o.r#where = None;
-                        o.order = None;
-                        o.limit = None;
-                        o.offset = None;
-                        select_for(&pctx, &m, &o, scope_of(&o), id_eq(uid))
-                            .ok()
-                            .map(|mut sel| {
-                                sel.limit = 1;
-                                (pctx, sel, version, m)
-                            })
-                    }
-                    _ => None,
-                }
+                access::check(&pctx, &m, Op::Read)
+                    .and_then(|()| select_by_id(&pctx, &m, id, o, scope_of(o), Filter::True))
+                    .ok()
+                    .map(|sel| (pctx, sel, version, m))
             }
             _ => None,
         };

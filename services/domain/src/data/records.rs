@@ -46,6 +46,26 @@ pub(crate) fn select_for(
 }
 
 /// `id = value`.
+/// The read of one record by id: the options' projection, no list options, limit 1.
+pub(crate) fn select_by_id(
+    ctx: &TenantCtx,
+    m: &ModelDef,
+    id: &str,
+    opts: &ReadOptions,
+    trashed: TrashedScope,
+    extra: Filter,
+) -> Result<Select> {
+    let uid = parse_id(&m.model_name, id)?;
+    let mut o = opts.clone();
+    o.r#where = None;
+    o.order = None;
+    o.limit = None;
+    o.offset = None;
+    let mut sel = select_for(ctx, m, &o, trashed, id_eq(uid).and(extra))?;
+    sel.limit = 1;
+    Ok(sel)
+}
+
 pub(crate) fn id_eq(id: Uuid) -> Filter {
     Filter::Eq {
         column: Column {
@@ -153,14 +173,7 @@ impl DataService {
         trashed: TrashedScope,
         extra: Filter,
     ) -> Result<Raw> {
-        let uid = parse_id(&m.model_name, id)?;
-        let mut o = opts.clone();
-        o.r#where = None;
-        o.order = None;
-        o.limit = None;
-        o.offset = None;
-        let mut sel = select_for(ctx, m, &o, trashed, id_eq(uid).and(extra))?;
-        sel.limit = 1;
+        let sel = select_by_id(ctx, m, id, opts, trashed, extra)?;
         self.store
             .select(ctx, &sel)
             .await?
