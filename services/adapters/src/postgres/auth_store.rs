@@ -35,6 +35,34 @@ fn tenant_row(r: &tokio_postgres::Row) -> TenantRecord {
     }
 }
 
+/// The identity behind a credential in one statement: the tenant row and the user row
+/// (`tenant`, `user` are the parameter placeholders, `schema` the quoted tenant schema).
+/// Columns 0–5 as [`identity_from_row`] reads them; shared by [`AuthStore::resolve`] and the
+/// guarded reads of the record store.
+pub(super) fn identity_select(schema: &str, tenant: &str, user: &str) -> String {
+    format!(
+        "SELECT t.name, t.status, t.meta_version, u.username, u.access, \
+                (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active \
+         FROM abbotik_control.tenants t \
+         LEFT JOIN {schema}.\"users\" u ON u.id = {user} \
+         WHERE t.id = {tenant}"
+    )
+}
+
+/// Reads columns 0–5 of an [`identity_select`] row.
+pub(super) fn identity_from_row(r: &tokio_postgres::Row) -> ResolvedIdentity {
+    ResolvedIdentity {
+        tenant_name: r.get(0),
+        tenant_status: r.get(1),
+        meta_version: r.get(2),
+        user: r.get::<_, Option<String>>(3).map(|username| ResolvedUser {
+            username,
+            access: role(r.get(4)),
+            active: r.get::<_, Option<bool>>(5).unwrap_or(false),
+        }),
+    }
+}
+
 fn role(s: &str) -> Role {
     Role::parse(s).unwrap_or(Role::Deny)
 }
@@ -197,13 +225,7 @@ impl AuthStore for PgAuthStore {
     ) -> Result<Option<ResolvedIdentity>> {
         let s = ident::tenant_schema(tenant).quoted();
         let c = self.db.conn().await?;
-        let sql = format!(
-            "SELECT t.name, t.status, t.meta_version, u.username, u.access,
-                    (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active
-             FROM abbotik_control.tenants t
-             LEFT JOIN {s}.\"users\" u ON u.id = $2
-             WHERE t.id = $1"
-        );
+        let sql = identity_select(&s, "$1", "$2");
         let st = match c.prepare_cached(&sql).await {
             Ok(st) => st,
             // The schema was dropped (a dissolved tenant): the credential is dead.
@@ -219,16 +241,7 @@ impl AuthStore for PgAuthStore {
             .query_opt(&st, &[&tenant_id, &user_id])
             .await
             .map_err(map_db_error)?;
-        Ok(row.map(|r| ResolvedIdentity {
-            tenant_name: r.get(0),
-            tenant_status: r.get(1),
-            meta_version: r.get(2),
-            user: r.get::<_, Option<String>>(3).map(|username| ResolvedUser {
-                username,
-                access: role(r.get(4)),
-                active: r.get::<_, Option<bool>>(5).unwrap_or(false),
-            }),
-        }))
+        Ok(row.as_ref().map(identity_from_row))
     }
 
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>> {

@@ -4,6 +4,7 @@
 //! state, immutable fields, references) or raised by PostgreSQL (id or unique conflicts)
 //! come back as [`Problem`]s and nothing is written.
 
+use super::auth_store::{identity_from_row, identity_select};
 use super::db::observe;
 use super::records_sql::{self as q, Sql};
 use super::records_write::{
@@ -11,12 +12,11 @@ use super::records_write::{
 };
 use super::{map_db_error, Db};
 use abbotik_domain::data::filter::Filter;
-use abbotik_domain::ports::auth::{ResolvedIdentity, ResolvedUser};
 use abbotik_domain::ports::records::{
     Doc, Guarded, LifeOp, OrderBy, Outcome, Problem, Projection, RecordStore, RowStream, Select,
     Table, TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
 };
-use abbotik_domain::{Result, Role, TenantCtx};
+use abbotik_domain::{Result, TenantCtx};
 use deadpool_postgres::GenericClient;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -103,14 +103,12 @@ fn guarded_sql(ctx: &TenantCtx, s: &Select) -> Sql {
     let t = sql.text(tenant);
     let u = sql.text(user);
     sql.text = format!(
-        "SELECT i.name, i.status, i.meta_version, i.username, i.access, i.active, r.doc \
-         FROM (SELECT t.name, t.status, t.meta_version, u.username, u.access, \
-                      (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active \
-               FROM abbotik_control.tenants t \
-               LEFT JOIN {schema}.\"users\" u ON u.id = {u}::uuid \
-               WHERE t.id = {t}::uuid) i \
-         LEFT JOIN LATERAL ({inner}) r(doc) ON true",
-        schema = ctx.schema.quoted(),
+        "SELECT i.*, r.doc FROM ({ident}) i LEFT JOIN LATERAL ({inner}) r(doc) ON true",
+        ident = identity_select(
+            ctx.schema.quoted().as_str(),
+            &format!("{t}::uuid"),
+            &format!("{u}::uuid")
+        ),
         inner = sql.text,
     );
     if let Some((_, shape)) = shape {
@@ -287,20 +285,7 @@ impl RecordStore for PgRecordStore {
         let Some(r) = rows.first() else {
             return Ok(Some((None, None)));
         };
-        let identity = ResolvedIdentity {
-            tenant_name: r.get(0),
-            tenant_status: r.get(1),
-            meta_version: r.get(2),
-            user: r.get::<_, Option<String>>(3).map(|username| ResolvedUser {
-                username,
-                access: r
-                    .get::<_, Option<&str>>(4)
-                    .and_then(Role::parse)
-                    .unwrap_or(Role::Deny),
-                active: r.get::<_, Option<bool>>(5).unwrap_or(false),
-            }),
-        };
-        Ok(Some((Some(identity), r.get(6))))
+        Ok(Some((Some(identity_from_row(r)), r.get(6))))
     }
 
     async fn exists(
