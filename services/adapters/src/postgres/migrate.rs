@@ -8,11 +8,18 @@ use abbotik_domain::{ident, Error};
 use tracing::info;
 
 /// Ordered control-schema migrations: (version, name, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "control",
-    include_str!("../../../../migrations/0001_control.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "control",
+        include_str!("../../../../migrations/0001_control.sql"),
+    ),
+    (
+        2,
+        "keys_limits",
+        include_str!("../../../../migrations/0002_keys_limits.sql"),
+    ),
+];
 
 /// The newest control-schema version this binary knows.
 pub const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -6,7 +6,7 @@
 use abbotik_domain::Ident;
 
 /// Current tenant DDL version.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// The system columns every record has (A1.7), as a column-list fragment.
 pub const SYSTEM_COLUMNS: &str = "id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -26,6 +26,9 @@ pub fn upgrade_steps(schema: &Ident, from: i32) -> Vec<String> {
     let mut out = Vec::new();
     if from < 1 {
         out.push(version_1(&s));
+    }
+    if from < 2 {
+        out.push(version_2(&s));
     }
     out
 }
@@ -125,6 +128,61 @@ CREATE TABLE IF NOT EXISTS {s}."idempotency_keys" (
 {seed}
 "#,
         seed = seed_system_models(s)
+    )
+}
+
+/// Version 2: the internal tables of machine identity and teams (A3.4–A3.6, A3.8a).
+fn version_2(s: &str) -> String {
+    format!(
+        r#"
+CREATE TABLE IF NOT EXISTS {s}."machine_keys" (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL,
+    name text,
+    algorithm text NOT NULL DEFAULT 'ed25519',
+    public_key bytea NOT NULL,
+    fingerprint text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    expires_at timestamptz,
+    revoked_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS machine_keys_user_idx ON {s}."machine_keys" (user_id);
+CREATE TABLE IF NOT EXISTS {s}."auth_challenges" (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    key_id uuid NOT NULL,
+    nonce text NOT NULL,
+    issued_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    used_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS {s}."invites" (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    code_hash text NOT NULL UNIQUE,
+    username text NOT NULL,
+    invite_type text NOT NULL CHECK (invite_type IN ('human','machine','either')),
+    access text NOT NULL CHECK (access IN ('deny','read','edit','full','root')),
+    created_by uuid,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    used_at timestamptz,
+    revoked_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS {s}."user_secrets" (
+    user_id uuid NOT NULL,
+    name text NOT NULL,
+    kind text,
+    description text,
+    metadata jsonb NOT NULL DEFAULT '{{}}',
+    kek_id text NOT NULL,
+    nonce bytea NOT NULL,
+    ciphertext bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    PRIMARY KEY (user_id, name)
+);
+"#
     )
 }
 
