@@ -1,13 +1,13 @@
 //! [`AuthStore`] on PostgreSQL: tenant registry, provisioning (A13, one transaction), login
 //! lookups and the per-request identity query (tenant status + user in one round trip).
 
+use super::identity::{identity_from_row, identity_select, role, Joins, Placeholders};
 use super::{map_db_error, tenant_schema, Db};
 use abbotik_domain::ident::{self, Ident};
 use abbotik_domain::ports::auth::{
-    AuthStore, LoginUser, NewTenant, ProvisionedTenant, ResolvedIdentity, ResolvedUser,
-    TenantRecord,
+    AuthStore, IdentityRef, LoginUser, NewTenant, ProvisionedTenant, ResolvedIdentity, TenantRecord,
 };
-use abbotik_domain::{Error, ErrorCode, Result, Role};
+use abbotik_domain::{Error, ErrorCode, Result};
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
@@ -33,38 +33,6 @@ fn tenant_row(r: &tokio_postgres::Row) -> TenantRecord {
         status: r.get("status"),
         description: r.get("description"),
     }
-}
-
-/// The identity behind a credential in one statement: the tenant row and the user row
-/// (`tenant`, `user` are the parameter placeholders, `schema` the quoted tenant schema).
-/// Columns 0–5 as [`identity_from_row`] reads them; shared by [`AuthStore::resolve`] and the
-/// guarded reads of the record store.
-pub(super) fn identity_select(schema: &str, tenant: &str, user: &str) -> String {
-    format!(
-        "SELECT t.name, t.status, t.meta_version, u.username, u.access, \
-                (u.trashed_at IS NULL AND u.deleted_at IS NULL) AS active \
-         FROM abbotik_control.tenants t \
-         LEFT JOIN {schema}.\"users\" u ON u.id = {user} \
-         WHERE t.id = {tenant}"
-    )
-}
-
-/// Reads columns 0–5 of an [`identity_select`] row.
-pub(super) fn identity_from_row(r: &tokio_postgres::Row) -> ResolvedIdentity {
-    ResolvedIdentity {
-        tenant_name: r.get(0),
-        tenant_status: r.get(1),
-        meta_version: r.get(2),
-        user: r.get::<_, Option<String>>(3).map(|username| ResolvedUser {
-            username,
-            access: role(r.get(4)),
-            active: r.get::<_, Option<bool>>(5).unwrap_or(false),
-        }),
-    }
-}
-
-fn role(s: &str) -> Role {
-    Role::parse(s).unwrap_or(Role::Deny)
 }
 
 /// Runs the provisioning steps inside `tx` (A13 steps 1–5).
@@ -217,15 +185,33 @@ impl AuthStore for PgAuthStore {
         Ok(())
     }
 
-    async fn resolve(
-        &self,
-        tenant_id: Uuid,
-        tenant: &Ident,
-        user_id: Uuid,
-    ) -> Result<Option<ResolvedIdentity>> {
+    async fn resolve(&self, tenant: &Ident, id: &IdentityRef) -> Result<Option<ResolvedIdentity>> {
         let s = ident::tenant_schema(tenant).quoted();
         let c = self.db.conn().await?;
-        let sql = identity_select(&s, "$1", "$2");
+        // Values in placeholder order: tenant, user, then each credential row named.
+        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            vec![&id.tenant_id, &id.user_id];
+        let mut names: [Option<String>; 3] = Default::default();
+        for (name, v) in names
+            .iter_mut()
+            .zip([&id.machine_key, &id.api_key, &id.impersonator])
+        {
+            if let Some(u) = v {
+                values.push(u);
+                *name = Some(format!("${}", values.len()));
+            }
+        }
+        let [mk, ak, f] = names;
+        let sql = identity_select(
+            &s,
+            &Placeholders {
+                tenant: "$1",
+                user: "$2",
+                machine_key: mk.as_deref(),
+                api_key: ak.as_deref(),
+                impersonator: f.as_deref(),
+            },
+        );
         let st = match c.prepare_cached(&sql).await {
             Ok(st) => st,
             // The schema was dropped (a dissolved tenant): the credential is dead.
@@ -237,11 +223,8 @@ impl AuthStore for PgAuthStore {
             }
             Err(e) => return Err(map_db_error(e)),
         };
-        let row = c
-            .query_opt(&st, &[&tenant_id, &user_id])
-            .await
-            .map_err(map_db_error)?;
-        Ok(row.as_ref().map(identity_from_row))
+        let row = c.query_opt(&st, &values).await.map_err(map_db_error)?;
+        Ok(row.as_ref().map(|r| identity_from_row(r, Joins::of(id))))
     }
 
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>> {

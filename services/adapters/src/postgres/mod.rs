@@ -9,6 +9,7 @@ mod ddl;
 mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
+mod identity;
 pub mod janitor;
 pub mod migrate;
 pub mod record_store;

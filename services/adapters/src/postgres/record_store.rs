@@ -4,17 +4,18 @@
 //! state, immutable fields, references) or raised by PostgreSQL (id or unique conflicts)
 //! come back as [`Problem`]s and nothing is written.
 
-use super::auth_store::{identity_from_row, identity_select};
 use super::db::observe;
+use super::identity::{self, identity_from_row, identity_select, Joins, Placeholders};
 use super::records_sql::{self as q, Sql};
 use super::records_write::{
     self as qw, KIND_IMMUTABLE, KIND_MISSING, KIND_REFERENCE, KIND_ROW, KIND_STATE,
 };
 use super::{map_db_error, Db};
 use abbotik_domain::data::filter::Filter;
+use abbotik_domain::ports::auth::IdentityRef;
 use abbotik_domain::ports::records::{
-    Doc, Guarded, LifeOp, OrderBy, Outcome, Problem, Projection, RecordStore, RowStream, Select,
-    Table, TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
+    Doc, Guarded, LifeOp, Outcome, Problem, Projection, RecordStore, RowStream, Select, Table,
+    TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
 };
 use abbotik_domain::{Result, TenantCtx};
 use deadpool_postgres::GenericClient;
@@ -45,13 +46,13 @@ async fn query<C: GenericClient>(
     c.query(&st, &sql.refs()).await
 }
 
-/// The shape of a by-id read: everything that decides its SQL text but no bound value.
+/// The shape of a guarded by-id read: everything that decides its SQL text but no bound value.
 #[derive(PartialEq, Eq, Hash)]
 struct Shape {
     table: Table,
     projection: Projection,
     trashed: TrashedScope,
-    order: Vec<OrderBy>,
+    joins: Joins,
 }
 
 /// Rendered guarded by-id reads by shape: the hottest route then binds values into a ready
@@ -70,54 +71,86 @@ fn by_id(s: &Select) -> Option<String> {
     }
 }
 
-/// A read that also resolves the caller's identity (tenant row + user row) in the same
-/// statement. By-id reads reuse the rendered text of their shape.
-fn guarded_sql(ctx: &TenantCtx, s: &Select) -> Sql {
-    let tenant = ctx.tenant_id.to_string();
-    let user = ctx.user_id.to_string();
-    let shape = by_id(s).map(|id| {
-        (
-            id,
-            Shape {
-                table: s.table.clone(),
-                projection: s.projection.clone(),
-                trashed: s.trashed,
-                order: s.order.clone(),
-            },
-        )
+/// Binds the identity values of a guarded read, in placeholder order: tenant, user, then
+/// each credential row the token leans on. Returns the placeholders.
+fn bind_identity(sql: &mut Sql, id: &IdentityRef) -> [Option<String>; 5] {
+    let mut out: [Option<String>; 5] = Default::default();
+    out[0] = Some(sql.uuid(id.tenant_id));
+    out[1] = Some(sql.uuid(id.user_id));
+    for (slot, v) in out[2..]
+        .iter_mut()
+        .zip([id.machine_key, id.api_key, id.impersonator])
+    {
+        *slot = v.map(|u| sql.uuid(u));
+    }
+    out
+}
+
+/// A read that also resolves the caller's identity (tenant, user and credential rows) in
+/// the same statement. A by-id read needs no order or limit (the primary key) and reuses
+/// the rendered text of its shape.
+fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
+    let id = IdentityRef::of(ctx);
+    let joins = Joins::of(&id);
+    let by_id = by_id(s).map(|value| {
+        let shape = Shape {
+            table: s.table.clone(),
+            projection: s.projection.clone(),
+            trashed: s.trashed,
+            joins,
+        };
+        (value, shape)
     });
-    if let Some((id, shape)) = &shape {
+    if let Some((value, shape)) = &by_id {
         if let Some(text) = GUARDED_TEXT.lock().get(shape).cloned() {
-            // Same parameter order as the rendering below: id, limit, offset, tenant, user.
+            // Same parameter order as the rendering below: the id, then the identity.
             let mut sql = Sql::default();
-            sql.text(id.clone());
-            sql.int(1);
-            sql.int(0);
-            sql.text(tenant);
-            sql.text(user);
+            sql.text(value.clone());
+            bind_identity(&mut sql, &id);
             sql.text = text.to_string();
-            return sql;
+            return (sql, joins);
         }
     }
-    let mut sql = select_sql(s);
-    let t = sql.text(tenant);
-    let u = sql.text(user);
+    let mut sql = match by_id {
+        Some(_) => select_by_id_sql(s),
+        None => select_sql(s),
+    };
+    let [t, u, mk, ak, f] = bind_identity(&mut sql, &id);
+    let ident = identity_select(
+        ctx.schema.quoted().as_str(),
+        &Placeholders {
+            tenant: t.as_deref().unwrap_or_default(),
+            user: u.as_deref().unwrap_or_default(),
+            machine_key: mk.as_deref(),
+            api_key: ak.as_deref(),
+            impersonator: f.as_deref(),
+        },
+    );
     sql.text = format!(
         "SELECT i.*, r.doc FROM ({ident}) i LEFT JOIN LATERAL ({inner}) r(doc) ON true",
-        ident = identity_select(
-            ctx.schema.quoted().as_str(),
-            &format!("{t}::uuid"),
-            &format!("{u}::uuid")
-        ),
         inner = sql.text,
     );
-    if let Some((_, shape)) = shape {
+    if let Some((_, shape)) = by_id {
         let mut map = GUARDED_TEXT.lock();
         if map.len() >= GUARDED_TEXT_MAX {
             map.clear();
         }
         map.insert(shape, Arc::from(sql.text.as_str()));
     }
+    (sql, joins)
+}
+
+/// `SELECT row_to_json(p)::text …` of a by-id read: at most one row by the primary key, so
+/// no order, limit or offset for the executor to set up.
+fn select_by_id_sql(s: &Select) -> Sql {
+    let mut sql = Sql::default();
+    let f = q::filter(&mut sql, "t", &s.filter);
+    sql.text = format!(
+        "SELECT row_to_json(p)::text FROM {t} t, {lat} WHERE {life} AND {f}",
+        t = q::table(&s.table),
+        lat = q::lateral("t", &s.projection),
+        life = q::life_predicate("t", s.trashed),
+    );
     sql
 }
 
@@ -269,7 +302,7 @@ impl RecordStore for PgRecordStore {
     async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
         let started = Instant::now();
         let c = self.db.conn().await?;
-        let sql = guarded_sql(ctx, s);
+        let (sql, joins) = guarded_sql(ctx, s);
         let rows = match query(&c, &sql).await {
             Ok(rows) => rows,
             // A dropped table or schema: the caller re-reads through the ordinary path.
@@ -285,7 +318,10 @@ impl RecordStore for PgRecordStore {
         let Some(r) = rows.first() else {
             return Ok(Some((None, None)));
         };
-        Ok(Some((Some(identity_from_row(r)), r.get(6))))
+        Ok(Some((
+            Some(identity_from_row(r, joins)),
+            r.get(identity::COLUMNS),
+        )))
     }
 
     async fn exists(

@@ -35,6 +35,12 @@ impl Sql {
         format!("${}::text[]", self.params.len())
     }
 
+    /// Binds a uuid (binary, no cast in the statement); returns `$n::uuid`.
+    pub fn uuid(&mut self, v: uuid::Uuid) -> String {
+        self.params.push(Box::new(v));
+        format!("${}::uuid", self.params.len())
+    }
+
     /// Binds an `int8`; returns `$n::int8`.
     pub fn int(&mut self, v: i64) -> String {
         self.params.push(Box::new(v));

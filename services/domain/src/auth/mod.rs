@@ -1,14 +1,18 @@
 //! Human auth (A3.2 tokens, A3.3 register/login/refresh, A3.10 dissolution) and the
 //! per-request authentication that re-resolves identity from the database (A3.2).
 
+pub mod ed25519;
 pub mod jwt;
+pub mod machine;
+mod machine_keys;
 pub mod password;
+mod tenant_create;
 mod verified_cache;
 
 use crate::ctx::{AuthInfo, AuthType};
 use crate::ident;
-use crate::ports::auth::{AuthStore, NewTenant, ResolvedIdentity};
-use crate::ports::ratelimit::{Decision, RateLimiter};
+use crate::ports::auth::{AuthStore, IdentityRef, NewTenant, ResolvedIdentity};
+use crate::ports::ratelimit::RateLimiter;
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
 use jwt::{Claims, KeyRing};
 use serde_json::{json, Map, Value};
@@ -104,35 +108,7 @@ impl AuthService {
             );
         }
         let description = opt_str(&b, "description")?.map(str::to_owned);
-        if self.store.tenant_by_name(tenant.as_str()).await?.is_some() {
-            return Err(Error::msg(
-                ErrorCode::TenantExists,
-                format!("Tenant {tenant} already exists"),
-            ));
-        }
-        if self.store.count_pending().await? >= self.settings.max_pending_tenants {
-            return Err(Error::msg(
-                ErrorCode::ServiceUnavailable,
-                "Too many tenants are waiting for their first login",
-            )
-            .with_data(json!({"reason": "pending_tenants"})));
-        }
-        let limit = self.settings.tenant_create_per_hour;
-        if let Decision::Limited { retry_after } = self
-            .limiter
-            .hit("tenant_create", client, limit, 3600)
-            .await?
-        {
-            metrics::counter!("abbotik_ratelimit_rejected_total", "scope" => "tenant_create")
-                .increment(1);
-            return Err(Error::msg(
-                ErrorCode::RateLimited,
-                format!("At most {limit} new tenants per hour from one address"),
-            )
-            .with_data(
-                json!({"scope": "tenant_create", "limit": limit, "retry_after": retry_after}),
-            ));
-        }
+        self.admit_new_tenant(&tenant, client).await?;
         let pw = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
             .await
@@ -146,6 +122,7 @@ impl AuthService {
                 owner_username: username.clone(),
                 owner_email: email.map(str::to_owned),
                 password_hash: Some(hash),
+                machine_key: None,
             })
             .await?;
         Ok(json!({
@@ -256,10 +233,7 @@ impl AuthService {
             return Err(Error::new(ErrorCode::AuthRefreshUnsupported));
         }
         let v = Verified::from_claims(claims)?;
-        let resolved = self
-            .store
-            .resolve(v.tenant_id, &v.tenant, v.user_id)
-            .await?;
+        let resolved = self.store.resolve(&v.tenant, &v.identity).await?;
         let ctx = Self::finish(&v, resolved, String::new())?;
         self.issue_login(
             ctx.tenant.as_str(),
@@ -272,18 +246,15 @@ impl AuthService {
 
     /// Verifies a bearer credential and re-resolves the identity from the database.
     pub async fn authenticate(&self, token: &str, request_id: String) -> Result<TenantCtx> {
-        let v = self.verify(token)?;
-        let resolved = self
-            .store
-            .resolve(v.tenant_id, &v.tenant, v.user_id)
-            .await?;
+        let v = self.verify(token).await?;
+        let resolved = self.store.resolve(&v.tenant, &v.identity).await?;
         Self::finish(&v, resolved, request_id)
     }
 
     /// Checks a bearer credential's signature, expiry and shape without touching the
     /// database. The identity behind it must still be resolved ([`Self::finish`]) before
     /// anything is decided or returned.
-    pub fn verify(&self, token: &str) -> Result<Arc<Verified>> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>> {
         if token.starts_with("abk_") {
             // API keys arrive with their issue; an unknown key is an invalid token.
             return Err(Error::new(ErrorCode::AuthTokenInvalid));
@@ -335,9 +306,37 @@ impl AuthService {
             .user
             .filter(|u| u.active)
             .ok_or_else(|| Error::new(ErrorCode::AuthUserInactive))?;
+        let mut role = user.access;
+        if let Some(k) = id.machine_key {
+            if !k.found || k.revoked {
+                return Err(Error::new(ErrorCode::AuthKeyRevoked));
+            }
+            if k.expired {
+                return Err(Error::new(ErrorCode::AuthKeyExpired));
+            }
+        }
+        if let Some(k) = id.api_key {
+            if !k.found {
+                return Err(Error::new(ErrorCode::AuthTokenInvalid));
+            }
+            if k.revoked {
+                return Err(Error::new(ErrorCode::AuthKeyRevoked));
+            }
+            if k.expired {
+                return Err(Error::new(ErrorCode::AuthTokenExpired));
+            }
+            role = role.min(k.access.unwrap_or(Role::Deny));
+        }
+        if v.identity.impersonator.is_some() {
+            let by = id
+                .impersonator
+                .filter(|u| u.active)
+                .ok_or_else(|| Error::new(ErrorCode::AuthUserInactive))?;
+            role = role.min(by.access);
+        }
         Ok(Self::ctx(
             v,
-            user.access,
+            role,
             id.tenant_status,
             user.username,
             id.meta_version,
@@ -519,6 +518,8 @@ pub struct Verified {
     pub tenant: ident::Ident,
     pub user_id: Uuid,
     pub auth_type: AuthType,
+    /// The rows the per-request identity check must read for this credential.
+    pub identity: IdentityRef,
     claimed_role: Role,
 }
 
@@ -535,7 +536,31 @@ impl Verified {
             _ => return Err(invalid()),
         };
         let claimed_role = Role::parse(&claims.access).unwrap_or(Role::Deny);
+        let uuid = |s: &Option<String>| -> Result<Option<Uuid>> {
+            s.as_deref()
+                .map(|s| Uuid::parse_str(s).map_err(|_| invalid()))
+                .transpose()
+        };
+        let machine_key = match auth_type {
+            AuthType::PublicKey => Some(uuid(&claims.key_id)?.ok_or_else(invalid)?),
+            _ => None,
+        };
+        let api_key = match auth_type {
+            AuthType::ApiKey => Some(uuid(&claims.api_key_id)?.ok_or_else(invalid)?),
+            _ => None,
+        };
+        let impersonator = match claims.is_fake {
+            Some(true) => Some(uuid(&claims.faked_by_user_id)?.ok_or_else(invalid)?),
+            _ => None,
+        };
         Ok(Verified {
+            identity: IdentityRef {
+                tenant_id,
+                user_id,
+                machine_key,
+                api_key,
+                impersonator,
+            },
             claims,
             tenant_id,
             tenant,

@@ -28,9 +28,8 @@ impl AuthStore for NoStore {
     }
     async fn resolve(
         &self,
-        _: Uuid,
         _: &ident::Ident,
-        _: Uuid,
+        _: &IdentityRef,
     ) -> Result<Option<ResolvedIdentity>> {
         unreachable!()
     }
@@ -75,8 +74,8 @@ fn service() -> AuthService {
     )
 }
 
-#[test]
-fn cached_tokens_still_expire() {
+#[tokio::test]
+async fn cached_tokens_still_expire() {
     let svc = service();
     let claims = Claims::issue(
         Uuid::new_v4(),
@@ -88,21 +87,21 @@ fn cached_tokens_still_expire() {
         1,
     );
     let token = svc.keys.sign(&claims).unwrap();
-    assert!(svc.verify(&token).is_ok());
-    assert!(svc.verify(&token).is_ok(), "served from the cache");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(svc.verify(&token).await.is_ok());
+    assert!(svc.verify(&token).await.is_ok(), "served from the cache");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(
-        svc.verify(&token).unwrap_err().code,
+        svc.verify(&token).await.unwrap_err().code,
         ErrorCode::AuthTokenExpired
     );
     assert_eq!(
-        svc.verify(&token).unwrap_err().code,
+        svc.verify(&token).await.unwrap_err().code,
         ErrorCode::AuthTokenExpired
     );
 }
 
-#[test]
-fn failed_tokens_are_not_cached() {
+#[tokio::test]
+async fn failed_tokens_are_not_cached() {
     let svc = service();
     let claims = Claims::issue(
         Uuid::new_v4(),
@@ -115,13 +114,13 @@ fn failed_tokens_are_not_cached() {
     );
     let mut token = svc.keys.sign(&claims).unwrap();
     token.push('x');
-    assert!(svc.verify(&token).is_err());
-    assert!(svc.verify(&token).is_err());
+    assert!(svc.verify(&token).await.is_err());
+    assert!(svc.verify(&token).await.is_err());
     let mut dissolve = claims.clone();
     dissolve.token_use = Some("dissolve".into());
     let t = svc.keys.sign(&dissolve).unwrap();
     assert_eq!(
-        svc.verify(&t).unwrap_err().code,
+        svc.verify(&t).await.unwrap_err().code,
         ErrorCode::AuthTokenInvalid
     );
 }

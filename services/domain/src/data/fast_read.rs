@@ -25,7 +25,7 @@ impl DataService {
         id: &str,
         opts: &Result<ReadOptions>,
     ) -> Result<(TenantCtx, Raw)> {
-        let v = auth.verify(token)?;
+        let v = auth.verify(token).await?;
         let fast = match (opts, self.describe.cached_model(v.tenant_id, model)) {
             (Ok(o), Some((version, m))) => {
                 let pctx = AuthService::provisional(&v, version, request_id.clone());
