@@ -1,74 +1,107 @@
-//! In-memory fixed-window rate limiter (embedded and single-node mode, unit tests).
+//! The in-process GCRA budget store: embedded and single-node mode, the per-pod `auth`
+//! limiter, and the fallback while Redis is unreachable (B5). Same arithmetic as the Redis
+//! script ([`abbotik_domain::ratelimit::gcra`]), on a monotonic clock.
 
-use abbotik_domain::ports::ratelimit::{Decision, RateLimiter};
+use abbotik_domain::ports::ratelimit::{BudgetStore, Decision, RateLimiter};
+use abbotik_domain::ratelimit::{gcra, Budget, Scope, Subject, Verdict};
 use abbotik_domain::Result;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-/// Upper bound on tracked budgets; expired windows are swept when it is reached.
+/// Past this many budgets, those already back to full (TAT in the past) are dropped.
 const MAX_KEYS: usize = 100_000;
 
-#[derive(Default)]
 pub struct MemoryRateLimiter {
-    /// `(scope, key)` → `(window index, count)`.
-    windows: Mutex<HashMap<(String, String), (u64, u32)>>,
+    /// `(scope, subject)` → TAT in ms since `base`.
+    tats: Mutex<HashMap<(Scope, Subject), f64>>,
+    base: Instant,
+}
+
+impl Default for MemoryRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryRateLimiter {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            tats: Mutex::new(HashMap::new()),
+            // Start the clock far from zero so a first TAT is never "before the epoch".
+            base: Instant::now(),
+        }
     }
 
-    fn hit_at(&self, now: u64, scope: &str, key: &str, limit: u32, window: u64) -> Decision {
-        let window = window.max(1);
-        let index = now / window;
-        let mut map = self.windows.lock();
+    fn now_ms(&self) -> f64 {
+        1.0e9 + self.base.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// The check at an explicit time (ms), for the shared case table.
+    pub fn check_at(&self, budgets: &[Budget], cost: u32, now: f64) -> Verdict {
+        let n = budgets.len().min(gcra::MAX_BUDGETS);
+        let budgets = &budgets[..n];
+        let mut map = self.tats.lock();
         if map.len() >= MAX_KEYS {
-            map.retain(|_, (w, _)| *w == index);
+            map.retain(|_, tat| *tat > now);
         }
-        let entry = map
-            .entry((scope.to_owned(), key.to_owned()))
-            .or_insert((index, 0));
-        if entry.0 != index {
-            *entry = (index, 0);
+        let mut tats = [None; gcra::MAX_BUDGETS];
+        for (i, b) in budgets.iter().enumerate() {
+            tats[i] = map.get(&(b.scope, b.subject)).copied();
         }
-        if entry.1 >= limit {
-            return Decision::Limited {
-                retry_after: (index + 1) * window - now,
-            };
+        let before = tats;
+        let v = gcra::check(budgets, &mut tats[..n], now, cost);
+        for (i, b) in budgets.iter().enumerate() {
+            if tats[i] != before[i] {
+                if let Some(t) = tats[i] {
+                    map.insert((b.scope, b.subject), t);
+                }
+            }
         }
-        entry.1 += 1;
-        Decision::Allowed
+        v
+    }
+}
+
+#[async_trait]
+impl BudgetStore for MemoryRateLimiter {
+    async fn check(&self, budgets: &[Budget], cost: u32) -> Result<Verdict> {
+        Ok(self.check_at(budgets, cost, self.now_ms()))
     }
 }
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
     async fn hit(&self, scope: &str, key: &str, limit: u32, window_secs: u64) -> Result<Decision> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Ok(self.hit_at(now, scope, key, limit, window_secs))
+        abbotik_domain::ratelimit::hit(self, scope, key, limit, window_secs).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use abbotik_domain::ratelimit::cases;
 
     #[test]
-    fn fixed_window() {
+    fn the_shared_table() {
         let l = MemoryRateLimiter::new();
-        assert_eq!(l.hit_at(3600, "s", "ip", 2, 3600), Decision::Allowed);
-        assert_eq!(l.hit_at(3601, "s", "ip", 2, 3600), Decision::Allowed);
-        assert_eq!(
-            l.hit_at(3602, "s", "ip", 2, 3600),
-            Decision::Limited { retry_after: 3598 }
-        );
-        assert_eq!(l.hit_at(3602, "s", "other", 2, 3600), Decision::Allowed);
-        assert_eq!(l.hit_at(7200, "s", "ip", 2, 3600), Decision::Allowed);
+        for case in cases::table() {
+            let ids: Vec<uuid::Uuid> = (0..case.quotas.len()).map(|_| uuid::Uuid::new_v4()).collect();
+            let budgets = case.budgets(&ids);
+            for (i, step) in case.steps.iter().enumerate() {
+                let v = l.check_at(&budgets, step.cost, 5.0e9 + step.at_ms);
+                case.assert_step(i, step, &v);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn tenant_creation_view() {
+        let l = MemoryRateLimiter::new();
+        assert_eq!(l.hit("tenant_create", "::1", 1, 3600).await.unwrap(), Decision::Allowed);
+        assert!(matches!(
+            l.hit("tenant_create", "::1", 1, 3600).await.unwrap(),
+            Decision::Limited { retry_after } if retry_after > 3500
+        ));
     }
 }
