@@ -2,7 +2,7 @@
 //! lookups and the per-request identity query (tenant status + user in one round trip).
 
 use super::identity::{identity_from_row, identity_select, role, Joins, Placeholders};
-use super::{map_db_error, tenant_schema, Db};
+use super::{machine_store, map_db_error, tenant_schema, Db};
 use abbotik_domain::ident::{self, Ident};
 use abbotik_domain::ports::auth::{
     AuthStore, IdentityRef, LoginUser, NewTenant, ProvisionedTenant, ResolvedIdentity, TenantRecord,
@@ -82,6 +82,22 @@ async fn provision_in(
         tx.execute(
             &format!("INSERT INTO {s}.\"credentials\" (user_id, password_hash) VALUES ($1, $2)"),
             &[&owner_id, hash],
+        )
+        .await
+        .map_err(provision_failed)?;
+    }
+    if let Some(k) = &t.machine_key {
+        let no_expiry: Option<chrono::DateTime<chrono::Utc>> = None;
+        tx.query_one(
+            &machine_store::insert_key_sql(&s),
+            &[&k.key_id, &owner_id, &k.name, &k.public_key, &k.fingerprint, &no_expiry],
+        )
+        .await
+        .map_err(provision_failed)?;
+        let c = &k.challenge;
+        tx.execute(
+            &machine_store::insert_challenge_sql(&s),
+            &[&c.id, &k.key_id, &c.nonce, &c.issued_at.0, &c.expires_at.0],
         )
         .await
         .map_err(provision_failed)?;

@@ -11,6 +11,7 @@ pub mod describe_store;
 pub mod embedded;
 mod identity;
 pub mod janitor;
+pub mod machine_store;
 pub mod migrate;
 pub mod record_store;
 mod records_sql;

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod blob;
 pub mod describe;
 pub mod janitor;
+pub mod machine;
 pub mod ratelimit;
 pub mod records;
