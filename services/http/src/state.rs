@@ -1,5 +1,6 @@
 //! Shared state handed to every handler: the domain services and edge settings.
 
+use abbotik_domain::auth::machine::MachineService;
 use abbotik_domain::auth::AuthService;
 use abbotik_domain::data::DataService;
 use abbotik_domain::describe::DescribeService;
@@ -38,6 +39,8 @@ pub struct HttpSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<AuthService>,
+    /// Machine bootstrap, challenge/verify and machine keys (A3.4, A3.6).
+    pub machine: Arc<MachineService>,
     pub describe: Arc<DescribeService>,
     pub data: Arc<DataService>,
     pub readiness: Arc<dyn Readiness>,

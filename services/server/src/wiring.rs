@@ -159,19 +159,25 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
     let describe = Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(
         abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
     )));
+    let auth = Arc::new(AuthService::new(
+        Arc::new(PgAuthStore::new(res.db.clone())),
+        AuthService::key_ring(&jwt_keys(cfg)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+        AuthSettings {
+            region: cfg.region.clone(),
+            max_pending_tenants: cfg.max_pending_tenants,
+            tenant_create_per_hour: cfg.rate_tenant_create_per_hour,
+            tenant_list: cfg.tenant_list,
+            tenant_list_users: cfg.tenant_list_users,
+        },
+        Arc::new(MemoryRateLimiter::new()),
+    ));
+    let machine = Arc::new(abbotik_domain::auth::machine::MachineService::new(
+        auth.clone(),
+        Arc::new(abbotik_adapters::postgres::machine_store::PgMachineStore::new(res.db.clone())),
+    ));
     Ok(AppState {
-        auth: Arc::new(AuthService::new(
-            Arc::new(PgAuthStore::new(res.db.clone())),
-            AuthService::key_ring(&jwt_keys(cfg)?).map_err(|e| anyhow::anyhow!("{e}"))?,
-            AuthSettings {
-                region: cfg.region.clone(),
-                max_pending_tenants: cfg.max_pending_tenants,
-                tenant_create_per_hour: cfg.rate_tenant_create_per_hour,
-                tenant_list: cfg.tenant_list,
-                tenant_list_users: cfg.tenant_list_users,
-            },
-            Arc::new(MemoryRateLimiter::new()),
-        )),
+        auth,
+        machine,
         data: Arc::new(abbotik_domain::data::DataService::new(
             Arc::new(abbotik_adapters::postgres::record_store::PgRecordStore::new(res.db.clone())),
             describe.clone(),

@@ -270,13 +270,7 @@ impl MachineStore for PgMachineStore {
         }))
     }
 
-    async fn key_used(
-        &self,
-        tenant: &Ident,
-        tenant_id: Uuid,
-        key_id: Uuid,
-        now: Ts,
-    ) -> Result<()> {
+    async fn key_used(&self, tenant: &Ident, tenant_id: Uuid, key_id: Uuid, now: Ts) -> Result<()> {
         let s = ident::tenant_schema(tenant).quoted();
         let sql = format!(
             "WITH activated AS (
@@ -321,12 +315,7 @@ impl MachineStore for PgMachineStore {
              WHERE k.user_id = $1 OR u.access = ANY($2::text[])
              ORDER BY k.created_at, k.id LIMIT $3 OFFSET $4"
         );
-        let accesses: Vec<&str> = q
-            .accesses
-            .iter()
-            .flatten()
-            .map(|r| r.as_str())
-            .collect();
+        let accesses: Vec<&str> = q.accesses.iter().flatten().map(|r| r.as_str()).collect();
         let c = self.db.conn().await?;
         let st = c.prepare_cached(&sql).await.map_err(map_db_error)?;
         let rows = c

@@ -173,7 +173,13 @@ mod tests {
     fn pem_with_any_line_breaks() {
         let der = der_of(&signing());
         let want = fingerprint(&der);
-        for (w, eol) in [(64, "\n"), (64, "\r\n"), (7, "\n"), (1, "\r\n"), (100, "\n")] {
+        for (w, eol) in [
+            (64, "\n"),
+            (64, "\r\n"),
+            (7, "\n"),
+            (1, "\r\n"),
+            (100, "\n"),
+        ] {
             let k = PublicKey::parse(&pem(&der, w, eol)).expect("pem parses");
             assert_eq!(k.fingerprint(), want);
             assert_eq!(k.der(), &der[..]);
@@ -203,7 +209,11 @@ mod tests {
             URL_SAFE.encode(&der),
             URL_SAFE_NO_PAD.encode(&der),
         ] {
-            assert_eq!(PublicKey::parse(&text).unwrap().fingerprint(), want, "{text}");
+            assert_eq!(
+                PublicKey::parse(&text).unwrap().fingerprint(),
+                want,
+                "{text}"
+            );
         }
         let mixed = std_text.replacen('+', "-", 1);
         if mixed.contains(['+', '/']) {

@@ -94,9 +94,8 @@ fn list_bounds(limit: Option<&str>, offset: Option<&str>) -> Result<(i64, i64)> 
 
 /// `expires_at` (null = absent): RFC 3339 in the future.
 fn expires_at(b: &Map<String, Value>, now: Ts) -> Result<Option<Ts>> {
-    let invalid = || {
-        Error::new(ErrorCode::KeyExpiresAtInvalid).with_data(json!({"field": "expires_at"}))
-    };
+    let invalid =
+        || Error::new(ErrorCode::KeyExpiresAtInvalid).with_data(json!({"field": "expires_at"}));
     match b.get("expires_at") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => match time::parse_rfc3339(s) {
@@ -228,16 +227,12 @@ impl MachineService {
                 .as_i64()
                 .filter(|n| (0..=ROTATE_OVERLAP_MAX).contains(n))
                 .ok_or_else(|| {
-                    Error::field_invalid(
-                        "revoke_old_after_seconds",
-                        "an integer from 0 to 86400",
-                    )
+                    Error::field_invalid("revoke_old_after_seconds", "an integer from 0 to 86400")
                 })?,
         };
         let now = self.now();
         let expires = expires_at(&b, now)?;
-        let old_id =
-            Uuid::parse_str(key_id_raw).map_err(|_| Error::new(ErrorCode::KeyNotFound))?;
+        let old_id = Uuid::parse_str(key_id_raw).map_err(|_| Error::new(ErrorCode::KeyNotFound))?;
         let old = self
             .store
             .key(ctx, old_id)

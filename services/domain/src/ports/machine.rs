@@ -160,8 +160,7 @@ pub trait MachineStore: Send + Sync {
         now: Ts,
     ) -> Result<Option<ConsumedChallenge>>;
     /// After a successful verify: the key's `last_used_at`, and `pending` → `active`.
-    async fn key_used(&self, tenant: &Ident, tenant_id: Uuid, key_id: Uuid, now: Ts)
-        -> Result<()>;
+    async fn key_used(&self, tenant: &Ident, tenant_id: Uuid, key_id: Uuid, now: Ts) -> Result<()>;
 
     /// A user of the caller's tenant (not purged).
     async fn owner(&self, ctx: &TenantCtx, user_id: Uuid) -> Result<Option<KeyOwner>>;
