@@ -12,4 +12,5 @@ pub mod memory;
 pub mod nats;
 pub mod postgres;
 pub mod redis;
+pub mod redis_ratelimit;
 pub mod s3;

@@ -213,7 +213,9 @@ impl Inner {
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            tracing::warn!("rate limiter: Redis still unreachable, using the in-process budgets of this pod");
+            tracing::warn!(
+                "rate limiter: Redis still unreachable, using the in-process budgets of this pod"
+            );
         }
         let mut v = self.local.check_at(budgets, cost, 1.0e9 + now as f64);
         v.fallback = true;
@@ -271,10 +273,15 @@ mod tests {
         // Each case on fresh keys, at a base far from the real time (keys expire by wall time
         // after tau; every case's tau is ≥ 200 ms and the case runs in a few ms).
         for case in cases::table() {
-            let ids: Vec<uuid::Uuid> = (0..case.quotas.len()).map(|_| uuid::Uuid::new_v4()).collect();
+            let ids: Vec<uuid::Uuid> = (0..case.quotas.len())
+                .map(|_| uuid::Uuid::new_v4())
+                .collect();
             let budgets = case.budgets(&ids);
             for (i, step) in case.steps.iter().enumerate() {
-                let v = l.check_at(&budgets, step.cost, 1.0e12 + step.at_ms).await.unwrap();
+                let v = l
+                    .check_at(&budgets, step.cost, 1.0e12 + step.at_ms)
+                    .await
+                    .unwrap();
                 case.assert_step(i, step, &v);
             }
         }
@@ -287,7 +294,11 @@ mod tests {
         assert!(!v.allowed() && !v.fallback);
         // NOSCRIPT is answered by loading the script again.
         let mut conn = l.inner.redis.conn().await.unwrap();
-        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         let b = cases::table()[0].budgets(&[uuid::Uuid::new_v4()]);
         assert!(l.check(&b, 1).await.unwrap().allowed());
         assert!(!l.degraded());

@@ -15,6 +15,7 @@ mod error;
 pub mod ident;
 pub mod model;
 pub mod ports;
+pub mod ratelimit;
 mod role;
 pub mod time;
 

@@ -113,8 +113,18 @@ impl IntoResponse for ApiError {
                 .and_then(|d| d.get("retry_after"))
                 .and_then(|v| v.as_u64())
                 .unwrap_or(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert("retry-after", v);
+            let h = resp.headers_mut();
+            h.insert("retry-after", HeaderValue::from(secs));
+            // B5: a refusal also names its budget (the rate-limit layer refines these).
+            if let Some(limit) = e
+                .data
+                .as_ref()
+                .and_then(|d| d.get("limit"))
+                .and_then(|v| v.as_u64())
+            {
+                h.insert("ratelimit-limit", HeaderValue::from(limit));
+                h.insert("ratelimit-remaining", HeaderValue::from(0u64));
+                h.insert("ratelimit-reset", HeaderValue::from(secs));
             }
         }
         resp

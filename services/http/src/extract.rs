@@ -207,18 +207,16 @@ pub fn ok_raw(state: &AppState, status: StatusCode, raw: &str, unwrap: bool) -> 
     resp
 }
 
-/// The client's address (the TCP peer; `ABBOTIK_TRUSTED_PROXIES` handling comes with the
-/// rate-limit work), for per-client budgets.
+/// The client's address for per-client budgets: the TCP peer, or behind a trusted proxy the
+/// last untrusted `X-Forwarded-For` hop (decided in one place: [`crate::client_ip`]).
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         Ok(ClientIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
+            crate::ratelimit::client_addr(parts, state)
+                .map(|ip| ip.to_string())
                 .unwrap_or_else(|| "unknown".to_owned()),
         ))
     }

@@ -2,11 +2,13 @@
 //! request-id / tracing / metrics middleware, and maps every error to the envelope.
 //! Handlers are thin: parse, call one domain service, map the result.
 
+pub mod client_ip;
 pub mod docs;
 pub mod error;
 mod error_table;
 pub mod extract;
 mod middleware;
+pub mod ratelimit;
 pub mod registry;
 pub mod routes;
 pub mod state;
@@ -35,6 +37,10 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn(middleware::envelope_fallbacks))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

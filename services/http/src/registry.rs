@@ -71,6 +71,7 @@ pub fn all() -> Vec<&'static RouteDoc> {
         crate::routes::health::ROUTES,
         crate::routes::auth::ROUTES,
         crate::routes::user::ROUTES,
+        crate::routes::limits::ROUTES,
         crate::routes::machine::ROUTES,
         crate::routes::describe::ROUTES,
         crate::routes::data::ROUTES,

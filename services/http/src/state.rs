@@ -34,6 +34,8 @@ pub struct HttpSettings {
     pub region: String,
     pub version: &'static str,
     pub public_url: String,
+    /// `ABBOTIK_TRUSTED_PROXIES` (B5): peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::client_ip::Cidr>,
 }
 
 #[derive(Clone)]
@@ -43,6 +45,8 @@ pub struct AppState {
     pub machine: Arc<MachineService>,
     pub describe: Arc<DescribeService>,
     pub data: Arc<DataService>,
+    /// The rate limiters (B5).
+    pub limits: Arc<abbotik_domain::ratelimit::RateLimitService>,
     pub readiness: Arc<dyn Readiness>,
     pub settings: Arc<HttpSettings>,
     pub started: Instant,

@@ -13,6 +13,24 @@ pub async fn tenant(db: &Db, action: TenantAction) -> anyhow::Result<i32> {
         TenantAction::List { json } => list(db, json).await,
         TenantAction::Suspend { name } => set(db, &name, AdminStatus::Suspended).await,
         TenantAction::Resume { name } => set(db, &name, AdminStatus::Active).await,
+        TenantAction::Limits {
+            name,
+            tenant_rps,
+            tenant_burst,
+            key_rps,
+            key_burst,
+            json,
+        } => {
+            let args = crate::admin_limits::LimitsArgs {
+                name,
+                tenant_rps,
+                tenant_burst,
+                key_rps,
+                key_burst,
+                json,
+            };
+            crate::admin_limits::run(db, args).await
+        }
     }
 }
 

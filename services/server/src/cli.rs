@@ -44,6 +44,21 @@ pub enum TenantAction {
     Suspend { name: String },
     /// Resume a suspended tenant.
     Resume { name: String },
+    /// Show or set a tenant's rate-limit overrides (B5). Values: an integer ≥ 0 (0 disables
+    /// that limiter for the tenant) or `default`. Servers apply a change within 5 seconds.
+    Limits {
+        name: String,
+        #[arg(long, value_name = "N")]
+        tenant_rps: Option<String>,
+        #[arg(long, value_name = "N")]
+        tenant_burst: Option<String>,
+        #[arg(long, value_name = "N")]
+        key_rps: Option<String>,
+        #[arg(long, value_name = "N")]
+        key_burst: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

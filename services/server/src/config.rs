@@ -68,6 +68,15 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     pub shutdown_delay_seconds: u64,
     pub rate_tenant_create_per_hour: u32,
+    /// B5 limiter defaults; 0 disables a limiter.
+    pub rate_auth_per_min: f64,
+    pub rate_auth_burst: u32,
+    pub rate_tenant_rps: f64,
+    pub rate_tenant_burst: u32,
+    pub rate_key_rps: f64,
+    pub rate_key_burst: u32,
+    /// `ABBOTIK_TRUSTED_PROXIES`: CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<abbotik_http::client_ip::Cidr>,
 }
 
 impl Config {
@@ -191,6 +200,19 @@ impl Config {
             shutdown_grace_seconds: parse(&get, "ABBOTIK_SHUTDOWN_GRACE_SECONDS", "25")?,
             shutdown_delay_seconds: parse(&get, "ABBOTIK_SHUTDOWN_DELAY_SECONDS", "5")?,
             rate_tenant_create_per_hour: parse(&get, "ABBOTIK_RATE_TENANT_CREATE_PER_HOUR", "10")?,
+            rate_auth_per_min: rate(&get, "ABBOTIK_RATE_AUTH_PER_MIN", "30")?,
+            rate_auth_burst: parse(&get, "ABBOTIK_RATE_AUTH_BURST", "10")?,
+            rate_tenant_rps: rate(&get, "ABBOTIK_RATE_TENANT_RPS", "100")?,
+            rate_tenant_burst: parse(&get, "ABBOTIK_RATE_TENANT_BURST", "200")?,
+            rate_key_rps: rate(&get, "ABBOTIK_RATE_KEY_RPS", "50")?,
+            rate_key_burst: parse(&get, "ABBOTIK_RATE_KEY_BURST", "100")?,
+            trusted_proxies: abbotik_http::client_ip::parse_list(
+                &get("ABBOTIK_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|problem| ConfigError {
+                var: "ABBOTIK_TRUSTED_PROXIES",
+                problem,
+            })?,
         })
     }
 }
@@ -205,6 +227,23 @@ fn parse<T: std::str::FromStr>(
         var,
         problem: format!("cannot parse (default {default})"),
     })
+}
+
+/// A non-negative rate (fractions allowed: `0.5` per second); 0 disables.
+fn rate(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<f64, ConfigError> {
+    let v: f64 = parse(get, var, default)?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(ConfigError {
+            var,
+            problem: "must be a non-negative number (0 disables the limiter)".into(),
+        })
+    }
 }
 
 fn parse_bool(

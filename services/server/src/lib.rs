@@ -2,6 +2,7 @@
 //! adapters, and the run/migrate/tenant commands. Tests start the same server in-process.
 
 pub mod admin;
+pub mod admin_limits;
 pub mod backing;
 pub mod cli;
 pub mod config;

@@ -9,7 +9,11 @@ use abbotik_adapters::memory::ratelimit::MemoryRateLimiter;
 use abbotik_adapters::postgres::auth_store::PgAuthStore;
 use abbotik_adapters::postgres::embedded::{EmbeddedOptions, EmbeddedPg};
 use abbotik_adapters::postgres::janitor::PgJanitor;
+use abbotik_adapters::postgres::tenant_limits::PgTenantLimits;
 use abbotik_adapters::postgres::{migrate as pg_migrate, Db, DbConfig};
+use abbotik_adapters::redis_ratelimit::RedisRateLimiter;
+use abbotik_domain::ports::ratelimit::BudgetStore;
+use abbotik_domain::ratelimit::{RateLimitService, RateSettings, TenantCreateLimiter};
 use abbotik_domain::auth::{AuthService, AuthSettings};
 use abbotik_domain::ports::janitor::Retention;
 use abbotik_http::{AppState, HttpSettings, Readiness, ReadyCheck};
@@ -159,6 +163,8 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
     let describe = Arc::new(abbotik_domain::describe::DescribeService::new(Arc::new(
         abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
     )));
+    let (limits, budgets) = rate_limits(cfg, res)?;
+    probes.push(Box::new(RateLimitProbe(limits.clone())));
     let auth = Arc::new(AuthService::new(
         Arc::new(PgAuthStore::new(res.db.clone())),
         AuthService::key_ring(&jwt_keys(cfg)?).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -169,7 +175,7 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             tenant_list: cfg.tenant_list,
             tenant_list_users: cfg.tenant_list_users,
         },
-        Arc::new(MemoryRateLimiter::new()),
+        Arc::new(TenantCreateLimiter(budgets)),
     ));
     let machine = Arc::new(abbotik_domain::auth::machine::MachineService::new(
         auth.clone(),
@@ -183,6 +189,7 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             describe.clone(),
         )),
         describe,
+        limits,
         readiness: Arc::new(Checks(probes)),
         settings: Arc::new(HttpSettings {
             body_limit_bytes: cfg.body_limit_bytes,
@@ -190,10 +197,63 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             region: cfg.region.clone(),
             version: env!("CARGO_PKG_VERSION"),
             public_url: cfg.public_url.clone(),
+            trusted_proxies: cfg.trusted_proxies.clone(),
         }),
         started: Instant::now(),
         shutting_down: shutdown.flag.clone(),
     })
+}
+
+/// The rate limiters (B5): `auth` always in-process; `tenant`, `key` and `tenant_create` on
+/// Redis in cluster mode when it is configured (with the in-process fallback), else in-process.
+fn rate_limits(
+    cfg: &Config,
+    res: &Resources,
+) -> anyhow::Result<(Arc<RateLimitService>, Arc<dyn BudgetStore>)> {
+    let local: Arc<dyn BudgetStore> = Arc::new(MemoryRateLimiter::new());
+    let shared: Arc<dyn BudgetStore> = match (&cfg.redis_url, cfg.embedded()) {
+        (Some(url), false) => {
+            RedisRateLimiter::start(abbotik_adapters::redis::Redis::open(&url.0)?)
+        }
+        _ => Arc::new(MemoryRateLimiter::new()),
+    };
+    let settings = RateSettings {
+        auth_per_min: cfg.rate_auth_per_min,
+        auth_burst: cfg.rate_auth_burst,
+        tenant_rps: cfg.rate_tenant_rps,
+        tenant_burst: cfg.rate_tenant_burst,
+        key_rps: cfg.rate_key_rps,
+        key_burst: cfg.rate_key_burst,
+        ..RateSettings::default()
+    };
+    let service = RateLimitService::new(
+        settings,
+        local,
+        shared.clone(),
+        Arc::new(PgTenantLimits::new(res.db.clone())),
+    );
+    Ok((Arc::new(service), shared))
+}
+
+/// `/ready` reports the limiter `degraded` (200, not 503) while its budgets are per pod
+/// because Redis is unreachable (B5, B6).
+struct RateLimitProbe(Arc<RateLimitService>);
+
+#[async_trait::async_trait]
+impl Probe for RateLimitProbe {
+    fn name(&self) -> &'static str {
+        "ratelimit"
+    }
+    fn critical(&self) -> bool {
+        false
+    }
+    async fn probe(&self) -> Result<(), String> {
+        if self.0.degraded() {
+            Err("Redis unreachable: rate limits use the in-process budgets of this pod".into())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// The JWT key ring: configured keys, or (embedded mode) a secret generated once into

@@ -27,10 +27,19 @@ pub fn test_env() -> HashMap<String, String> {
     );
     env.insert("ABBOTIK_METRICS".into(), "off".into());
     env.insert("ABBOTIK_SHUTDOWN_DELAY_SECONDS".into(), "0".into());
-    env.insert(
-        "ABBOTIK_RATE_TENANT_CREATE_PER_HOUR".into(),
-        "1000000".into(),
-    );
+    // Rate limits (B5) high enough that no test meets one by accident: tests that exercise a
+    // limiter set its budget explicitly (tests/tests/rate_limits.rs).
+    for (k, v) in [
+        ("ABBOTIK_RATE_TENANT_CREATE_PER_HOUR", "1000000"),
+        ("ABBOTIK_RATE_AUTH_PER_MIN", "1000000"),
+        ("ABBOTIK_RATE_AUTH_BURST", "1000000"),
+        ("ABBOTIK_RATE_TENANT_RPS", "1000000"),
+        ("ABBOTIK_RATE_TENANT_BURST", "1000000"),
+        ("ABBOTIK_RATE_KEY_RPS", "1000000"),
+        ("ABBOTIK_RATE_KEY_BURST", "1000000"),
+    ] {
+        env.insert(k.into(), v.into());
+    }
     env.insert("ABBOTIK_LOG".into(), "warn".into());
     env.insert("ABBOTIK_DATABASE_POOL_MAX".into(), "8".into());
     for (k, v) in [
@@ -134,6 +143,24 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// A client address of its own for one test (IPv6 documentation range), to send as
+/// `X-Forwarded-For` through `ABBOTIK_TRUSTED_PROXIES=127.0.0.1/32`: per-address budgets
+/// (B5) live in the shared Redis and outlive a test server.
+pub fn unique_ip() -> String {
+    let b = *uuid::Uuid::new_v4().as_bytes();
+    std::net::Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+        u16::from_be_bytes([b[6], b[7]]),
+        u16::from_be_bytes([b[8], b[9]]),
+        u16::from_be_bytes([b[10], b[11]]),
+    )
+    .to_string()
 }
 
 /// A unique tenant name for one test.

@@ -86,7 +86,9 @@ mod tests {
     fn the_shared_table() {
         let l = MemoryRateLimiter::new();
         for case in cases::table() {
-            let ids: Vec<uuid::Uuid> = (0..case.quotas.len()).map(|_| uuid::Uuid::new_v4()).collect();
+            let ids: Vec<uuid::Uuid> = (0..case.quotas.len())
+                .map(|_| uuid::Uuid::new_v4())
+                .collect();
             let budgets = case.budgets(&ids);
             for (i, step) in case.steps.iter().enumerate() {
                 let v = l.check_at(&budgets, step.cost, 5.0e9 + step.at_ms);
@@ -98,7 +100,10 @@ mod tests {
     #[tokio::test]
     async fn tenant_creation_view() {
         let l = MemoryRateLimiter::new();
-        assert_eq!(l.hit("tenant_create", "::1", 1, 3600).await.unwrap(), Decision::Allowed);
+        assert_eq!(
+            l.hit("tenant_create", "::1", 1, 3600).await.unwrap(),
+            Decision::Allowed
+        );
         assert!(matches!(
             l.hit("tenant_create", "::1", 1, 3600).await.unwrap(),
             Decision::Limited { retry_after } if retry_after > 3500

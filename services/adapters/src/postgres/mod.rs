@@ -18,6 +18,7 @@ mod records_sql;
 mod records_stream;
 mod records_write;
 pub mod tenant_admin;
+pub mod tenant_limits;
 pub mod tenant_schema;
 
 pub use db::{map_db_error, Db, DbConfig};

@@ -63,7 +63,14 @@ fn q(rate_per_sec: f64, burst: u32) -> Quota {
     Quota::per_second(rate_per_sec, burst).expect("test quota")
 }
 
-fn s(at_ms: f64, cost: u32, allowed: bool, remaining: &[u32], retry: Option<u64>, reset: u64) -> Step {
+fn s(
+    at_ms: f64,
+    cost: u32,
+    allowed: bool,
+    remaining: &[u32],
+    retry: Option<u64>,
+    reset: u64,
+) -> Step {
     Step {
         at_ms,
         cost,

@@ -162,8 +162,11 @@ impl Verdict {
     /// fewest remaining requests.
     pub fn most_constrained(&self) -> Option<&BudgetStatus> {
         self.refused().or_else(|| {
-            self.statuses()
-                .min_by(|a, b| a.remaining.cmp(&b.remaining).then(b.reset_secs.cmp(&a.reset_secs)))
+            self.statuses().min_by(|a, b| {
+                a.remaining
+                    .cmp(&b.remaining)
+                    .then(b.reset_secs.cmp(&a.reset_secs))
+            })
         })
     }
 }
@@ -194,8 +197,8 @@ pub fn status(budget: &Budget, lead: f64, cost: u32, allowed_here: bool) -> Budg
     } else {
         secs_ceil(lead - (tau - q.interval_ms))
     };
-    let retry_after = (!allowed_here)
-        .then(|| secs_ceil(lead - (tau - q.increment_ms(cost))).max(1));
+    let retry_after =
+        (!allowed_here).then(|| secs_ceil(lead - (tau - q.increment_ms(cost))).max(1));
     BudgetStatus {
         scope: budget.scope,
         quota: *q,
@@ -234,4 +237,3 @@ pub fn check(budgets: &[Budget], tats: &mut [Option<f64>], now: f64, cost: u32) 
     }
     v
 }
-

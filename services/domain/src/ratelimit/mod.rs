@@ -10,7 +10,9 @@ pub mod gcra;
 
 pub use gcra::{Budget, BudgetStatus, Quota, Scope, Subject, Verdict};
 
-use crate::ports::ratelimit::{BudgetStore, Decision, RateLimiter, TenantLimits, TenantLimitsStore};
+use crate::ports::ratelimit::{
+    BudgetStore, Decision, RateLimiter, TenantLimits, TenantLimitsStore,
+};
 use crate::{Error, ErrorCode, Result};
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -179,8 +181,7 @@ impl RateLimitService {
 /// The `429 RATE_LIMITED` refusal of the budget `s` (B5 envelope: `data.scope`, `data.limit`
 /// = the burst, `data.retry_after` in seconds). `tenant` names the tenant for its message.
 pub fn refusal(s: &BudgetStatus, tenant: Option<&str>) -> Error {
-    metrics::counter!("abbotik_ratelimit_rejected_total", "scope" => s.scope.as_str())
-        .increment(1);
+    metrics::counter!("abbotik_ratelimit_rejected_total", "scope" => s.scope.as_str()).increment(1);
     let message = match (s.scope, tenant) {
         (Scope::Tenant, Some(t)) => format!("Rate limit exceeded for tenant {t}"),
         (Scope::Tenant, None) => "Rate limit exceeded for this tenant".to_owned(),
@@ -215,11 +216,8 @@ pub async fn hit(
     limit: u32,
     window_secs: u64,
 ) -> Result<Decision> {
-    let Some(quota) = Quota::new(
-        f64::from(limit),
-        window_secs.max(1) as f64 * 1000.0,
-        limit,
-    ) else {
+    let Some(quota) = Quota::new(f64::from(limit), window_secs.max(1) as f64 * 1000.0, limit)
+    else {
         return Ok(Decision::Allowed);
     };
     let scope = match scope {
@@ -331,13 +329,25 @@ mod tests {
     async fn tenant_create_view() {
         let store: Arc<dyn BudgetStore> = Arc::new(Fixed(Mutex::new(HashMap::new())));
         let l = TenantCreateLimiter(store);
-        assert_eq!(l.hit("tenant_create", "10.0.0.1", 2, 3600).await.unwrap(), Decision::Allowed);
-        assert_eq!(l.hit("tenant_create", "10.0.0.1", 2, 3600).await.unwrap(), Decision::Allowed);
+        assert_eq!(
+            l.hit("tenant_create", "10.0.0.1", 2, 3600).await.unwrap(),
+            Decision::Allowed
+        );
+        assert_eq!(
+            l.hit("tenant_create", "10.0.0.1", 2, 3600).await.unwrap(),
+            Decision::Allowed
+        );
         assert_eq!(
             l.hit("tenant_create", "10.0.0.1", 2, 3600).await.unwrap(),
             Decision::Limited { retry_after: 1800 }
         );
-        assert_eq!(l.hit("tenant_create", "10.0.0.2", 2, 3600).await.unwrap(), Decision::Allowed);
-        assert_eq!(l.hit("tenant_create", "10.0.0.1", 0, 3600).await.unwrap(), Decision::Allowed);
+        assert_eq!(
+            l.hit("tenant_create", "10.0.0.2", 2, 3600).await.unwrap(),
+            Decision::Allowed
+        );
+        assert_eq!(
+            l.hit("tenant_create", "10.0.0.1", 0, 3600).await.unwrap(),
+            Decision::Allowed
+        );
     }
 }
