@@ -434,6 +434,8 @@ async fn registry_examples_hold_against_the_server() {
 
     s.exec(Call::new("GET", "/api/user/me", "/api/user/me").token(t))
         .await;
+    s.exec(Call::new("GET", "/api/user/limits", "/api/user/limits").token(t))
+        .await;
 
     // Models: `orders` relates to `customers`, so customers exist first.
     setup(
@@ -582,6 +584,33 @@ async fn registry_examples_hold_against_the_server() {
             .sub(EX_ORDER, &child),
     )
     .await;
+
+    // The calling credential: introspection, sudo, impersonation (of the credential-less
+    // zero-uuid root), API keys (the created key is revoked, then revoke-all finds none).
+    s.exec(Call::new("GET", "/api/user/introspect", "/api/user/introspect").token(t))
+        .await;
+    s.exec(Call::new("POST", "/api/user/sudo", "/api/user/sudo").token(t))
+        .await;
+    s.exec(
+        Call::new("POST", "/api/user/fake", "/api/user/fake")
+            .token(t)
+            .key("user_id", json!("00000000-0000-0000-0000-000000000000")),
+    )
+    .await;
+    let key = s.exec(Call::new("POST", "/api/keys", "/api/keys").token(t)).await;
+    s.exec(Call::new("GET", "/api/keys", "/api/keys").token(t))
+        .await;
+    s.exec(
+        Call::new(
+            "DELETE",
+            "/api/keys/{key_id}",
+            format!("/api/keys/{}", id_of(&key)),
+        )
+        .token(t),
+    )
+    .await;
+    s.exec(Call::new("POST", "/api/keys/revoke-all", "/api/keys/revoke-all").token(t))
+        .await;
 
     // Model changes last: the example freezes the model, then it is dropped.
     s.exec(Call::new("PUT", "/api/describe/{model}", m).token(t))

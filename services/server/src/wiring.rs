@@ -12,10 +12,10 @@ use abbotik_adapters::postgres::janitor::PgJanitor;
 use abbotik_adapters::postgres::tenant_limits::PgTenantLimits;
 use abbotik_adapters::postgres::{migrate as pg_migrate, Db, DbConfig};
 use abbotik_adapters::redis_ratelimit::RedisRateLimiter;
-use abbotik_domain::ports::ratelimit::BudgetStore;
-use abbotik_domain::ratelimit::{RateLimitService, RateSettings, TenantCreateLimiter};
 use abbotik_domain::auth::{AuthService, AuthSettings};
 use abbotik_domain::ports::janitor::Retention;
+use abbotik_domain::ports::ratelimit::BudgetStore;
+use abbotik_domain::ratelimit::{RateLimitService, RateSettings, TenantCreateLimiter};
 use abbotik_http::{AppState, HttpSettings, Readiness, ReadyCheck};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -176,6 +176,7 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             tenant_list_users: cfg.tenant_list_users,
         },
         Arc::new(TenantCreateLimiter(budgets)),
+        Arc::new(abbotik_adapters::postgres::api_key_store::PgApiKeyStore::new(res.db.clone())),
     ));
     let machine = Arc::new(abbotik_domain::auth::machine::MachineService::new(
         auth.clone(),
@@ -190,6 +191,13 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
         )),
         describe,
         limits,
+        users: Arc::new(abbotik_domain::users::UsersService::new(Arc::new(
+            abbotik_adapters::postgres::user_store::PgUserStore::new(res.db.clone()),
+        ))),
+        secrets: Arc::new(abbotik_domain::secrets::SecretsService::new(
+            Arc::new(abbotik_adapters::postgres::secret_store::PgSecretStore::new(res.db.clone())),
+            Arc::new(crate::kek::ring(cfg)?),
+        )),
         readiness: Arc::new(Checks(probes)),
         settings: Arc::new(HttpSettings {
             body_limit_bytes: cfg.body_limit_bytes,

@@ -3,6 +3,7 @@
 //! statement of the product is built in this module tree; identifiers always come from
 //! validated [`abbotik_domain::Ident`]s, quoted and schema-qualified; values are always bound.
 
+pub mod api_key_store;
 pub mod auth_store;
 pub mod db;
 mod ddl;
@@ -17,8 +18,10 @@ pub mod record_store;
 mod records_sql;
 mod records_stream;
 mod records_write;
+pub mod secret_store;
 pub mod tenant_admin;
 pub mod tenant_limits;
 pub mod tenant_schema;
+pub mod user_store;
 
 pub use db::{map_db_error, Db, DbConfig};

@@ -1,7 +1,9 @@
 //! Human auth (A3.2 tokens, A3.3 register/login/refresh, A3.10 dissolution) and the
 //! per-request authentication that re-resolves identity from the database (A3.2).
 
+pub mod api_keys;
 pub mod ed25519;
+mod elevation;
 pub mod jwt;
 pub mod machine;
 mod machine_keys;
@@ -11,6 +13,7 @@ mod verified_cache;
 
 use crate::ctx::{AuthInfo, AuthType};
 use crate::ident;
+use crate::ports::api_keys::ApiKeyStore;
 use crate::ports::auth::{AuthStore, IdentityRef, NewTenant, ResolvedIdentity};
 use crate::ports::ratelimit::RateLimiter;
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
@@ -44,6 +47,7 @@ pub struct AuthService {
     keys: KeyRing,
     settings: AuthSettings,
     limiter: Arc<dyn RateLimiter>,
+    api_keys: Arc<dyn ApiKeyStore>,
     verified: verified_cache::VerifiedCache,
 }
 
@@ -75,12 +79,14 @@ impl AuthService {
         keys: KeyRing,
         settings: AuthSettings,
         limiter: Arc<dyn RateLimiter>,
+        api_keys: Arc<dyn ApiKeyStore>,
     ) -> Self {
         Self {
             store,
             keys,
             settings,
             limiter,
+            api_keys,
             verified: verified_cache::VerifiedCache::default(),
         }
     }
@@ -255,23 +261,29 @@ impl AuthService {
     /// database. The identity behind it must still be resolved ([`Self::finish`]) before
     /// anything is decided or returned.
     pub async fn verify(&self, token: &str) -> Result<Arc<Verified>> {
-        if token.starts_with("abk_") {
-            // API keys arrive with their issue; an unknown key is an invalid token.
-            return Err(Error::new(ErrorCode::AuthTokenInvalid));
-        }
         if let Some(v) = self.verified.get(token) {
             if v.claims.exp < chrono::Utc::now().timestamp() {
                 self.verified.remove(token);
                 return Err(Error::new(ErrorCode::AuthTokenExpired));
             }
+            self.note_api_key_use(&v);
             return Ok(v);
         }
-        let claims = self.keys.verify(token)?;
-        if claims.token_use.is_some() {
-            return Err(Error::new(ErrorCode::AuthTokenInvalid));
+        let v = if token.starts_with(api_keys::PREFIX) {
+            self.verify_api_key(token).await?
+        } else {
+            let claims = self.keys.verify(token)?;
+            if claims.token_use.is_some() {
+                return Err(Error::new(ErrorCode::AuthTokenInvalid));
+            }
+            Verified::from_claims(claims)?
+        };
+        if v.claims.exp < chrono::Utc::now().timestamp() {
+            return Err(Error::new(ErrorCode::AuthTokenExpired));
         }
-        let v = Arc::new(Verified::from_claims(claims)?);
+        let v = Arc::new(v);
         self.verified.insert(token, v.clone());
+        self.note_api_key_use(&v);
         Ok(v)
     }
 
@@ -521,6 +533,8 @@ pub struct Verified {
     /// The rows the per-request identity check must read for this credential.
     pub identity: IdentityRef,
     claimed_role: Role,
+    /// API keys: when this pod last recorded the key's use.
+    key_use: Option<Arc<api_keys::KeyUse>>,
 }
 
 impl Verified {
@@ -567,6 +581,7 @@ impl Verified {
             user_id,
             auth_type,
             claimed_role,
+            key_use: None,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Unit tests of the auth service that need no database (token verification and its cache).
 use super::*;
+use crate::ports::api_keys::{ApiKeyLookup, ApiKeyRow, NewApiKey, Revoked};
 use crate::ports::auth::{LoginUser, ProvisionedTenant, TenantRecord};
 use crate::ports::ratelimit::Decision;
 
@@ -26,11 +27,7 @@ impl AuthStore for NoStore {
     async fn activate(&self, _: Uuid) -> Result<()> {
         unreachable!()
     }
-    async fn resolve(
-        &self,
-        _: &ident::Ident,
-        _: &IdentityRef,
-    ) -> Result<Option<ResolvedIdentity>> {
+    async fn resolve(&self, _: &ident::Ident, _: &IdentityRef) -> Result<Option<ResolvedIdentity>> {
         unreachable!()
     }
     async fn user_object(&self, _: &ident::Ident, _: Uuid) -> Result<Option<Value>> {
@@ -59,6 +56,37 @@ impl RateLimiter for Unlimited {
     }
 }
 
+/// Looks up nothing: every presented API key is unknown.
+struct NoKeys;
+
+#[async_trait::async_trait]
+impl ApiKeyStore for NoKeys {
+    async fn create(&self, _: NewApiKey, _: i64) -> Result<Option<ApiKeyRow>> {
+        unreachable!()
+    }
+    async fn list(&self, _: Uuid, _: Option<Uuid>, _: i64, _: i64) -> Result<Vec<ApiKeyRow>> {
+        unreachable!()
+    }
+    async fn get(&self, _: Uuid, _: Uuid) -> Result<Option<ApiKeyRow>> {
+        unreachable!()
+    }
+    async fn revoke(&self, _: Uuid, _: Uuid) -> Result<Revoked> {
+        unreachable!()
+    }
+    async fn revoke_all(&self, _: Uuid, _: Uuid) -> Result<u64> {
+        unreachable!()
+    }
+    async fn lookup(&self, _: &str) -> Result<Option<ApiKeyLookup>> {
+        Ok(None)
+    }
+    async fn touch(&self, _: Uuid) -> Result<()> {
+        unreachable!()
+    }
+    async fn user_access(&self, _: &ident::Ident, _: Uuid) -> Result<Option<Role>> {
+        unreachable!()
+    }
+}
+
 fn service() -> AuthService {
     AuthService::new(
         Arc::new(NoStore),
@@ -71,7 +99,19 @@ fn service() -> AuthService {
             tenant_list_users: false,
         },
         Arc::new(Unlimited),
+        Arc::new(NoKeys),
     )
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_api_keys_are_invalid_tokens() {
+    let svc = service();
+    for k in ["abk_x", &api_keys::generate()] {
+        assert_eq!(
+            svc.verify(k).await.unwrap_err().code,
+            ErrorCode::AuthTokenInvalid
+        );
+    }
 }
 
 #[tokio::test]
