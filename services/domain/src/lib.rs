@@ -17,7 +17,9 @@ pub mod model;
 pub mod ports;
 pub mod ratelimit;
 mod role;
+pub mod secrets;
 pub mod time;
+pub mod users;
 
 pub use codes::ErrorCode;
 pub use ctx::{AuthInfo, AuthType, TenantCtx};

@@ -47,6 +47,10 @@ pub struct AppState {
     pub data: Arc<DataService>,
     /// The rate limiters (B5).
     pub limits: Arc<abbotik_domain::ratelimit::RateLimitService>,
+    /// The tenant's users and invites (A3.5, A3.8).
+    pub users: Arc<abbotik_domain::users::UsersService>,
+    /// The caller's encrypted secrets (A3.8a).
+    pub secrets: Arc<abbotik_domain::secrets::SecretsService>,
     pub readiness: Arc<dyn Readiness>,
     pub settings: Arc<HttpSettings>,
     pub started: Instant,

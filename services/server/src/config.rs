@@ -133,6 +133,13 @@ impl Config {
             });
         }
         let secrets_kek = get("ABBOTIK_SECRETS_KEK").map(Secret);
+        if let Some(k) = &secrets_kek {
+            // Checked at start (exit 2), never echoing a key.
+            abbotik_domain::secrets::KekRing::parse(&k.0).map_err(|problem| ConfigError {
+                var: "ABBOTIK_SECRETS_KEK",
+                problem,
+            })?;
+        }
         if database_url.is_some() && secrets_kek.is_none() {
             return Err(ConfigError {
                 var: "ABBOTIK_SECRETS_KEK",

@@ -6,6 +6,7 @@ pub mod admin_limits;
 pub mod backing;
 pub mod cli;
 pub mod config;
+pub mod kek;
 pub mod logfmt;
 pub mod shutdown;
 pub mod telemetry;
