@@ -353,7 +353,11 @@ async fn tenant_creation_is_rate_limited_per_client() {
     }
     let r = register(unique_name("rl")).await.unwrap();
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=3600).contains(&retry));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "RATE_LIMITED");

@@ -9,7 +9,9 @@
 //! passes on purpose. Per-address budgets use an address of their own (`unique_ip`) through
 //! `ABBOTIK_TRUSTED_PROXIES`, since 127.0.0.1 is shared by every test.
 
-use abbotik_testkit::{err, okd, spawn_app, spawn_app_with, test_db, test_env, unique_ip, Resp, TestApp, TestTenant};
+use abbotik_testkit::{
+    err, okd, spawn_app, spawn_app_with, test_db, test_env, unique_ip, Resp, TestApp, TestTenant,
+};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -170,8 +172,14 @@ async fn zero_disables_every_limiter() {
         assert!(!r.headers.contains_key("ratelimit-limit"));
     }
     let d = okd(&app.get("/api/user/limits", t.token()).await, 200);
-    assert_eq!(d["tenant"], json!({"rps": null, "burst": null, "remaining": null}));
-    assert_eq!(d["key"], json!({"rps": null, "burst": null, "remaining": null}));
+    assert_eq!(
+        d["tenant"],
+        json!({"rps": null, "burst": null, "remaining": null})
+    );
+    assert_eq!(
+        d["key"],
+        json!({"rps": null, "burst": null, "remaining": null})
+    );
 }
 
 #[tokio::test]
@@ -261,7 +269,15 @@ fn api_bin() -> PathBuf {
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let ok = std::process::Command::new(cargo)
-            .args(["build", "-p", "abbot-api", "--bin", "abbot-api", "--profile", &profile])
+            .args([
+                "build",
+                "-p",
+                "abbot-api",
+                "--bin",
+                "abbot-api",
+                "--profile",
+                &profile,
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo build")
@@ -333,11 +349,23 @@ async fn two_processes_share_one_tenant_budget() {
     let t = TestTenant::new(&app).await;
     // 2 requests/s, burst 4, set with the operator command before any /api request.
     let out = command(&[])
-        .args(["tenant", "limits", &t.name, "--tenant-rps", "2", "--tenant-burst", "4"])
+        .args([
+            "tenant",
+            "limits",
+            &t.name,
+            "--tenant-rps",
+            "2",
+            "--tenant-burst",
+            "4",
+        ])
         .output()
         .await
         .expect("tenant limits ran");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("tenant-rps 2, tenant-burst 4"), "{shown}");
 
@@ -360,7 +388,9 @@ async fn two_processes_share_one_tenant_budget() {
                     200 => ok += 1,
                     429 => {
                         let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok());
-                        assert!(retry.and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
+                        assert!(retry
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .is_some_and(|s| s >= 1));
                         let body: Value = r.json().await.expect("json");
                         assert_eq!(body["data"]["scope"], "tenant");
                         limited += 1;
@@ -384,6 +414,12 @@ async fn two_processes_share_one_tenant_budget() {
         "accepted {accepted} (a {ok_a}, b {ok_b}) in {elapsed:.2} s, bound {bound:.1}"
     );
     assert!(accepted >= 4, "accepted {accepted}");
-    assert!(ok_a > 0 && ok_b > 0, "both servers served: a {ok_a}, b {ok_b}");
-    assert!(lim_a > 0 && lim_b > 0, "both servers refused: a {lim_a}, b {lim_b}");
+    assert!(
+        ok_a > 0 && ok_b > 0,
+        "both servers served: a {ok_a}, b {ok_b}"
+    );
+    assert!(
+        lim_a > 0 && lim_b > 0,
+        "both servers refused: a {lim_a}, b {lim_b}"
+    );
 }

@@ -12,7 +12,7 @@ use abbotik_domain::auth::Verified;
 use abbotik_domain::ratelimit::{refusal, BudgetStatus, Verdict};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{header, Extensions, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -76,12 +76,7 @@ async fn api(s: &AppState, mut req: Request, next: Next) -> Response {
 }
 
 async fn auth(s: &AppState, req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let Some(ip) = crate::client_ip::resolve(peer, req.headers(), &s.settings.trusted_proxies)
-    else {
+    let Some(ip) = addr(req.extensions(), req.headers(), s) else {
         return next.run(req).await;
     };
     let verdict = match s.limits.check_auth(ip).await {
@@ -139,11 +134,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RateStatus {
 
 /// The client address of a request (see [`crate::client_ip`]); `None` without a peer.
 pub fn client_addr(parts: &Parts, s: &AppState) -> Option<IpAddr> {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    crate::client_ip::resolve(peer, &parts.headers, &s.settings.trusted_proxies)
+    addr(&parts.extensions, &parts.headers, s)
+}
+
+fn addr(ext: &Extensions, headers: &HeaderMap, s: &AppState) -> Option<IpAddr> {
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    crate::client_ip::resolve(peer, headers, &s.settings.trusted_proxies)
 }
 
 #[cfg(test)]

@@ -112,7 +112,12 @@ pub const AREAS: &[Area] = &[
         concepts: "",
         static_page: true,
     },
-    area("limits", "Limits", "Rate limits and quotas", ""),
+    area(
+        "limits",
+        "Limits",
+        "Rate limits and quotas",
+        "A request must pass every limiter that applies to it. `auth`: per client address on `/auth/*`, 30 requests/min, burst 10, counted by each server on its own. `tenant_create`: per client address on tenant-creating routes, 10 per hour. `tenant`: per tenant on every `/api` route, 100 requests/s, burst 200. `key`: per credential (API key, machine key, or the user behind a login token), 50 requests/s, burst 100. Budgets refill continuously (GCRA): a burst passes at once, then requests pass at the rate. The client address is the TCP peer, or behind a proxy listed in `ABBOTIK_TRUSTED_PROXIES` the last untrusted `X-Forwarded-For` address.\n\nEvery limited response carries `RateLimit-Limit` (the burst), `RateLimit-Remaining` and `RateLimit-Reset` (seconds until a request passes again; 0 while requests remain) of the most constrained budget. A refusal is `429 RATE_LIMITED` with `Retry-After` (seconds) and `data.scope` (`auth`, `tenant_create`, `tenant`, `key`), `data.limit` (the burst) and `data.retry_after`. `/health`, `/ready`, `/docs*`, `/llms.txt` and `/openapi.json` are never limited.\n\nThe operator sets the defaults with `ABBOTIK_RATE_*` (`0` disables a limiter) and per-tenant overrides with `abbot-api tenant limits <tenant> --tenant-rps N --tenant-burst N --key-rps N --key-burst N`; servers apply an override within 5 seconds. Budgets are shared by every server through Redis; when Redis is unreachable each server falls back to an in-process budget with the same limits (the effective limit is then at most servers × limit) and `/ready` answers `200` with `status:\"degraded\"` and `ratelimit` among the failed checks, not `503`: a cache outage must not take the API down.",
+    ),
     area(
         "operations",
         "Operations",
