@@ -29,8 +29,23 @@ pub enum Command {
         #[command(subcommand)]
         action: TenantAction,
     },
+    /// User-secret maintenance (A3.8a).
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsAction {
+    /// Re-encrypt every user secret not under the first key of ABBOTIK_SECRETS_KEK, then exit.
+    Rekey {
+        /// Only these tenants (repeatable); default: every tenant.
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

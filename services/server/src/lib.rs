@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_limits;
+pub mod admin_secrets;
 pub mod backing;
 pub mod cli;
 pub mod config;

@@ -39,6 +39,7 @@ fn main() {
             Command::Worker => wiring::worker(cfg).await,
             Command::Migrate { check } => wiring::migrate(cfg, check).await,
             Command::Tenant { action } => wiring::tenant(cfg, action).await,
+            Command::Secrets { action } => abbot_api::admin_secrets::run(cfg, action).await,
             Command::Version => {
                 println!("abbot-api {}", env!("CARGO_PKG_VERSION"));
                 Ok(0)
