@@ -123,7 +123,7 @@ impl OpensslKey {
     /// Base64url-decodes `text` with `basenc` (padding restored), for the wrong-message test.
     pub fn decode_base64url(&self, text: &str) -> Vec<u8> {
         let mut padded = text.to_owned();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push('=');
         }
         let f = self.dir.join("b64.txt");

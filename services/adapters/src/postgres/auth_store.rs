@@ -90,7 +90,14 @@ async fn provision_in(
         let no_expiry: Option<chrono::DateTime<chrono::Utc>> = None;
         tx.query_one(
             &machine_store::insert_key_sql(&s),
-            &[&k.key_id, &owner_id, &k.name, &k.public_key, &k.fingerprint, &no_expiry],
+            &[
+                &k.key_id,
+                &owner_id,
+                &k.name,
+                &k.public_key,
+                &k.fingerprint,
+                &no_expiry,
+            ],
         )
         .await
         .map_err(provision_failed)?;

@@ -271,7 +271,7 @@ mod tests {
         );
         // The message never echoes the input.
         let e = PublicKey::parse("secret-looking-input").unwrap_err();
-        assert!(!e.message.contains("secret"));
+        assert!(!e.message.unwrap_or_default().contains("secret"));
     }
 
     #[test]
