@@ -490,3 +490,68 @@ async fn provisioning_failure_leaves_nothing() {
         "TENANT_EXISTS",
     );
 }
+
+#[tokio::test]
+async fn one_attempt_per_challenge_under_concurrency() {
+    let app = spawn_app().await;
+    let (m, d) = provision(&app, "machcc").await;
+    let cid = d["challenge"]["challenge_id"].as_str().unwrap().to_owned();
+    let sig = m.key.sign(d["challenge"]["nonce"].as_str().unwrap());
+    let attempts = (0..6).map(|_| verify(&app, &m.tenant, &cid, &sig));
+    let answers = futures::future::join_all(attempts).await;
+    let ok = answers.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 1, "exactly one attempt wins");
+    for r in answers.iter().filter(|r| r.status != 200) {
+        err(r, 401, "AUTH_CHALLENGE_INVALID");
+    }
+}
+
+#[tokio::test]
+async fn provision_shares_the_tenant_creation_limits() {
+    // A budget of 2 per hour for an address of its own (the budget store outlives the server).
+    let app = abbotik_testkit::spawn_app_with(&[
+        ("ABBOTIK_RATE_TENANT_CREATE_PER_HOUR", "2"),
+        ("ABBOTIK_TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    let ip = abbotik_testkit::unique_ip();
+    let key = OpensslKey::generate();
+    let send = |path: &'static str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .header("x-forwarded-for", ip.as_str())
+            .json(&body)
+            .send()
+    };
+    let pw = abbotik_testkit::TEST_PASSWORD;
+    let r = send(
+        "/auth/register",
+        json!({"tenant": unique_name("rlp"), "username": "a", "password": pw}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let provision_body =
+        || json!({"tenant": unique_name("rlp"), "username": "a", "public_key": key.public_pem()});
+    let r = send("/auth/provision", provision_body()).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = send("/auth/provision", provision_body()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(body["data"]["scope"], "tenant_create");
+    // Register spends from the same budget.
+    let r = send(
+        "/auth/register",
+        json!({"tenant": unique_name("rlp"), "username": "a", "password": pw}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 429);
+
+    // At most N pending tenants in the deployment (the two above count: 1 is full).
+    let full = abbotik_testkit::spawn_app_with(&[("ABBOTIK_MAX_PENDING_TENANTS", "1")]).await;
+    let r = full.post("/auth/provision", None, provision_body()).await;
+    let d = err(&r, 503, "SERVICE_UNAVAILABLE");
+    assert_eq!(d["reason"], "pending_tenants");
+}
