@@ -367,13 +367,14 @@ async fn tenant_creation_is_rate_limited_per_client() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "TENANT_NAME_INVALID");
     let r = app
-        .post(
-            "/auth/register",
-            None,
-            json!({"tenant": unique_name("rl"), "username": "a", "password": TEST_PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+        .client
+        .post(app.url("/auth/register"))
+        .header("x-forwarded-for", abbotik_testkit::unique_ip())
+        .json(&json!({"tenant": unique_name("rl"), "username": "a", "password": TEST_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 }
 
 #[tokio::test]

@@ -151,6 +151,11 @@ fn command(dir: &DataDir, extra: &[(&str, &str)]) -> Command {
         .env("ABBOTIK_SHUTDOWN_DELAY_SECONDS", "0")
         .env("ABBOTIK_SHUTDOWN_GRACE_SECONDS", "20")
         .env("ABBOTIK_RATE_TENANT_CREATE_PER_HOUR", "1000000")
+        // The writers register and log in from one address far faster than the B5 defaults.
+        .env("ABBOTIK_RATE_AUTH_PER_MIN", "1000000")
+        .env("ABBOTIK_RATE_AUTH_BURST", "1000000")
+        .env("ABBOTIK_RATE_TENANT_RPS", "1000000")
+        .env("ABBOTIK_RATE_TENANT_BURST", "1000000")
         .env("ABBOTIK_MAX_PENDING_TENANTS", "1000000")
         .env("ABBOTIK_DATABASE_POOL_MAX", "16");
     for (k, v) in extra {

@@ -164,7 +164,9 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
         abbotik_adapters::postgres::describe_store::PgDescribeStore::new(res.db.clone()),
     )));
     let (limits, budgets) = rate_limits(cfg, res)?;
-    probes.push(Box::new(RateLimitProbe(limits.clone())));
+    if shared_budgets(cfg) {
+        probes.push(Box::new(RateLimitProbe(limits.clone())));
+    }
     let auth = Arc::new(AuthService::new(
         Arc::new(PgAuthStore::new(res.db.clone())),
         AuthService::key_ring(&jwt_keys(cfg)?).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -219,8 +221,8 @@ fn rate_limits(
     res: &Resources,
 ) -> anyhow::Result<(Arc<RateLimitService>, Arc<dyn BudgetStore>)> {
     let local: Arc<dyn BudgetStore> = Arc::new(MemoryRateLimiter::new());
-    let shared: Arc<dyn BudgetStore> = match (&cfg.redis_url, cfg.embedded()) {
-        (Some(url), false) => {
+    let shared: Arc<dyn BudgetStore> = match &cfg.redis_url {
+        Some(url) if shared_budgets(cfg) => {
             RedisRateLimiter::start(abbotik_adapters::redis::Redis::open(&url.0)?)
         }
         _ => Arc::new(MemoryRateLimiter::new()),
@@ -241,6 +243,11 @@ fn rate_limits(
         Arc::new(PgTenantLimits::new(res.db.clone())),
     );
     Ok((Arc::new(service), shared))
+}
+
+/// Budgets live in Redis: cluster mode with `ABBOTIK_REDIS_URL` set.
+fn shared_budgets(cfg: &Config) -> bool {
+    cfg.redis_url.is_some() && !cfg.embedded()
 }
 
 /// `/ready` reports the limiter `degraded` (200, not 503) while its budgets are per pod
