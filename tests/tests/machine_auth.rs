@@ -555,3 +555,26 @@ async fn provision_shares_the_tenant_creation_limits() {
     let d = err(&r, 503, "SERVICE_UNAVAILABLE");
     assert_eq!(d["reason"], "pending_tenants");
 }
+
+#[tokio::test]
+async fn provisioning_as_root_attaches_the_key_to_the_root_user() {
+    let app = spawn_app().await;
+    let key = OpensslKey::generate();
+    let tenant = unique_name("machroot");
+    let r = app
+        .post(
+            "/auth/provision",
+            None,
+            json!({"tenant": tenant, "username": "root", "public_key": key.public_pem()}),
+        )
+        .await;
+    let d = okd(&r, 201);
+    let root = "00000000-0000-0000-0000-000000000000";
+    assert_eq!(d["user"]["id"], root);
+    assert_eq!(d["key"]["name"], Value::Null);
+    let key_id = d["key"]["id"].as_str().unwrap();
+    let token = machine_token(&app, &tenant, key_id, &key).await;
+    let me = okd(&app.get("/api/user/me", Some(&token)).await, 200);
+    assert_eq!(me["id"], root);
+    assert_eq!(me["access"], "root");
+}
