@@ -424,6 +424,7 @@ async fn registry_examples_hold_against_the_server() {
         if r.path.starts_with("/auth/dissolve")
             || MACHINE_PUBLIC.contains(&r.path)
             || r.path == "/auth/register/user"
+            || r.path == "/auth/provision/user"
         {
             continue;
         }
@@ -735,6 +736,39 @@ async fn registry_examples_hold_against_the_server() {
             .key("invite_code", inv["data"]["code"].clone()),
     )
     .await;
+    // A machine joins with a machine invite and a key made by openssl, then verifies.
+    let bot = setup(
+        &app,
+        "POST",
+        "/api/user/invite",
+        t,
+        Some(json!({"username": "ci_bot", "invite_type": "machine", "access": "edit"})),
+    )
+    .await;
+    let bot_key = OpensslKey::generate();
+    let joined = s
+        .exec(
+            Call::new("POST", "/auth/provision/user", "/auth/provision/user")
+                .key("tenant", json!(tenant))
+                .key("invite_code", bot["data"]["code"].clone())
+                .key("public_key", json!(bot_key.public_pem())),
+        )
+        .await;
+    let ch = &joined["data"]["challenge"];
+    let signed = app
+        .post(
+            "/auth/verify",
+            None,
+            json!({"tenant": tenant, "challenge_id": ch["challenge_id"],
+                   "signature": bot_key.sign(ch["nonce"].as_str().unwrap_or_default())}),
+        )
+        .await;
+    if signed.status != 200 || signed.body["data"]["user"]["access"] != "edit" {
+        s.problems.push(format!(
+            "POST /auth/provision/user: its challenge does not verify: {}",
+            signed.text
+        ));
+    }
     let second = setup(
         &app,
         "POST",

@@ -2,7 +2,11 @@
 //! through `/auth/register/user` (single use, expiry, revocation, username and type checks,
 //! tenant status), and the invitee's login with the invite's access.
 
+#[path = "support/openssl_ed25519.rs"]
+mod openssl_ed25519;
+
 use abbotik_testkit::{err, okd, spawn_app, test_db, Resp, TestApp, TestTenant, TEST_PASSWORD};
+use openssl_ed25519::OpensslKey;
 use serde_json::{json, Value};
 
 async fn call(app: &TestApp, m: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
@@ -466,6 +470,117 @@ async fn who_may_manage_invites() {
             "/api/user/invite",
             &t.token,
             Some(json!({"username": "z", "expires_in": 2_592_000})),
+        )
+        .await,
+        201,
+    );
+}
+
+#[tokio::test]
+async fn machines_join_with_provision_user() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let inv = invite(
+        &app,
+        &t,
+        json!({"username": "ci_bot", "invite_type": "machine", "access": "edit"}),
+    )
+    .await;
+    let human = invite(&app, &t, json!({"username": "hu", "invite_type": "human"})).await;
+    let key = OpensslKey::generate();
+    let body = |user: &str, code: &Value, pem: &str| json!({"tenant": t.name, "username": user, "invite_code": code, "public_key": pem, "algorithm": null, "key_name": "ci"});
+    // A human invite does not admit a machine; a bad key is refused before the invite is read.
+    err(
+        &app.post(
+            "/auth/provision/user",
+            None,
+            body("hu", &human["code"], &key.public_pem()),
+        )
+        .await,
+        401,
+        "AUTH_INVITE_INVALID",
+    );
+    err(
+        &app.post(
+            "/auth/provision/user",
+            None,
+            body("ci_bot", &inv["code"], "not a key"),
+        )
+        .await,
+        400,
+        "KEY_PUBLIC_KEY_INVALID",
+    );
+    // Redeemed once: the user gets the invite's access, the key and a first challenge.
+    let d = okd(
+        &app.post(
+            "/auth/provision/user",
+            None,
+            body("ci_bot", &inv["code"], &key.public_pem()),
+        )
+        .await,
+        201,
+    );
+    assert_eq!(d["user"]["access"], "edit");
+    assert_eq!(d["user"]["username"], "ci_bot");
+    assert_eq!(d["key"]["fingerprint"], key.fingerprint());
+    assert_eq!(d["status"], "active");
+    err(
+        &app.post(
+            "/auth/provision/user",
+            None,
+            body("ci_bot", &inv["code"], &key.public_pem()),
+        )
+        .await,
+        401,
+        "AUTH_INVITE_INVALID",
+    );
+    let ch = &d["challenge"];
+    let v = app
+        .post("/auth/verify", None, json!({"tenant": t.name, "challenge_id": ch["challenge_id"], "signature": key.sign(ch["nonce"].as_str().unwrap())}))
+        .await;
+    let v = okd(&v, 200);
+    let me = okd(
+        &call(
+            &app,
+            "GET",
+            "/api/user/me",
+            v["token"].as_str().unwrap(),
+            None,
+        )
+        .await,
+        200,
+    );
+    assert_eq!(
+        (
+            me["username"].as_str(),
+            me["access"].as_str(),
+            me["has_password"].as_bool()
+        ),
+        (Some("ci_bot"), Some("edit"), Some(false))
+    );
+    // The same key again through another invite: KEY_DUPLICATE, and that invite stays unused.
+    let again = invite(
+        &app,
+        &t,
+        json!({"username": "ci_bot2", "invite_type": "either"}),
+    )
+    .await;
+    err(
+        &app.post(
+            "/auth/provision/user",
+            None,
+            body("ci_bot2", &again["code"], &key.public_pem()),
+        )
+        .await,
+        409,
+        "KEY_DUPLICATE",
+    );
+    let other = OpensslKey::generate();
+    okd(
+        &app.post(
+            "/auth/provision/user",
+            None,
+            body("ci_bot2", &again["code"], &other.public_pem()),
         )
         .await,
         201,

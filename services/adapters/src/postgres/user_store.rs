@@ -3,8 +3,9 @@
 //! statement that reads them. Changes that could leave a tenant without a `root` able to log
 //! in lock the live `root` rows first and count again after the change, in one transaction.
 
-use super::{map_db_error, Db};
+use super::{machine_store, map_db_error, Db};
 use abbotik_domain::ident::{self, Ident};
+use abbotik_domain::ports::machine::ProvisionKey;
 use abbotik_domain::ports::users::{
     InviteCheck, InviteRow, InviteTenant, NewInvite, NewUser, UserChange, UserRow, UserStore,
 };
@@ -395,7 +396,8 @@ impl UserStore for PgUserStore {
         code_hash: &str,
         check: InviteCheck<'_>,
         mut user: NewUser,
-    ) -> Result<Uuid> {
+        key: Option<ProvisionKey>,
+    ) -> Result<(Uuid, Role)> {
         let s = schema.quoted();
         let mut c = self.db.conn().await?;
         let tx = c.transaction().await.map_err(map_db_error)?;
@@ -412,6 +414,37 @@ impl UserStore for PgUserStore {
         user.access = invite.access;
         let id = Uuid::new_v4();
         insert_user(&tx, &s, id, &user).await?;
+        if let Some(k) = &key {
+            let no_expiry: Option<DateTime<Utc>> = None;
+            let inserted = tx
+                .query_opt(
+                    &machine_store::insert_key_sql(&s),
+                    &[
+                        &k.key_id,
+                        &id,
+                        &k.name,
+                        &k.public_key,
+                        &k.fingerprint,
+                        &no_expiry,
+                    ],
+                )
+                .await
+                .map_err(map_db_error)?;
+            if inserted.is_none() {
+                return Err(Error::msg(
+                    ErrorCode::KeyDuplicate,
+                    "This public key is already registered in the tenant",
+                )
+                .with_data(json!({"fingerprint": k.fingerprint})));
+            }
+            let c = &k.challenge;
+            tx.execute(
+                &machine_store::insert_challenge_sql(&s),
+                &[&c.id, &k.key_id, &c.nonce, &c.issued_at.0, &c.expires_at.0],
+            )
+            .await
+            .map_err(map_db_error)?;
+        }
         tx.execute(
             &format!("UPDATE {s}.\"invites\" SET used_at = now() WHERE id = $1"),
             &[&invite.id],
@@ -419,6 +452,6 @@ impl UserStore for PgUserStore {
         .await
         .map_err(map_db_error)?;
         tx.commit().await.map_err(map_db_error)?;
-        Ok(id)
+        Ok((id, invite.access))
     }
 }

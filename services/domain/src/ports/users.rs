@@ -2,6 +2,7 @@
 //! the invites that create them. User objects come back already rendered (the A3.8 shape),
 //! since the database builds them in the same statement that reads them.
 
+use crate::ports::machine::ProvisionKey;
 use crate::time::Ts;
 use crate::{Ident, Result, Role};
 use async_trait::async_trait;
@@ -126,12 +127,15 @@ pub trait UserStore: Send + Sync {
     async fn revoke_invite(&self, schema: &Ident, id: Uuid) -> Result<bool>;
     async fn invite_tenant(&self, name: &str) -> Result<Option<InviteTenant>>;
     /// In one transaction: locks the invite with `code_hash` (`None` → `AUTH_INVITE_INVALID`),
-    /// runs `check`, creates the user and its credential, marks the invite used → user id.
+    /// runs `check`, creates the user with the invite's `access` (not `user.access`) and its
+    /// password or machine key with a first challenge (a fingerprint seen before in the
+    /// tenant → `KEY_DUPLICATE`), marks the invite used → (user id, access).
     async fn redeem_invite(
         &self,
         schema: &Ident,
         code_hash: &str,
         check: InviteCheck<'_>,
         user: NewUser,
-    ) -> Result<Uuid>;
+        key: Option<ProvisionKey>,
+    ) -> Result<(Uuid, Role)>;
 }

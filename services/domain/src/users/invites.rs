@@ -190,6 +190,7 @@ impl UsersService {
                     access: Role::Deny,
                     password_hash: Some(hash),
                 },
+                None,
             )
             .await?;
         tracing::info!(target: "audit", event = "invite_redeemed", tenant = %tenant.name,
@@ -199,6 +200,92 @@ impl UsersService {
             "tenant": tenant.name,
             "username": username,
             "status": tenant.status,
+        }))
+    }
+}
+
+impl UsersService {
+    /// `POST /auth/provision/user` (public): a `machine`/`either` invite for exactly this
+    /// username becomes a user holding the given Ed25519 key, plus a first challenge to sign
+    /// (A3.4), in one transaction. Same answer shape as `/auth/provision`.
+    pub async fn provision_user(&self, body: Option<Value>) -> Result<Value> {
+        use crate::auth::ed25519::{self, PublicKey};
+        use crate::ports::machine::{NewChallenge, ProvisionKey};
+        let b = object(body)?;
+        let tenant_raw = req_str(&b, "tenant")?;
+        let username_raw = req_str(&b, "username")?;
+        let code = req_str(&b, "invite_code")?;
+        let public_key = req_str(&b, "public_key")?;
+        let username = ident::username(username_raw)?;
+        ed25519::check_algorithm(opt_str(&b, "algorithm")?)?;
+        let key = PublicKey::parse(public_key)?;
+        let name = match opt_str(&b, "key_name")? {
+            Some(n) if n.chars().count() > 255 => {
+                return Err(Error::field_invalid(
+                    "key_name",
+                    "a string of at most 255 characters",
+                ))
+            }
+            n => n.map(str::to_owned),
+        };
+        let tenant = match ident::tenant_name(tenant_raw) {
+            Ok(t) => self.store.invite_tenant(t.as_str()).await?,
+            Err(_) => None,
+        }
+        .filter(|t| t.status != "deleted")
+        .ok_or_else(invalid)?;
+        let key_id = Uuid::new_v4();
+        let issued = chrono::Utc::now();
+        let challenge = NewChallenge {
+            id: Uuid::new_v4(),
+            key_id,
+            nonce: ed25519::new_nonce(),
+            issued_at: crate::time::Ts(issued),
+            expires_at: crate::time::Ts(
+                issued + chrono::Duration::seconds(crate::auth::machine::CHALLENGE_TTL),
+            ),
+        };
+        let fingerprint = key.fingerprint();
+        let status = tenant.status.clone();
+        let uname = username.as_str().to_owned();
+        let check = move |row: &InviteRow| check_redeemable(row, &uname, "machine", &status);
+        let (user_id, access) = self
+            .store
+            .redeem_invite(
+                &ident::tenant_schema(&tenant.name),
+                &code_hash(code),
+                &check,
+                NewUser {
+                    name: username.as_str().to_owned(),
+                    username: username.clone(),
+                    email: None,
+                    access: Role::Deny,
+                    password_hash: None,
+                },
+                Some(ProvisionKey {
+                    key_id,
+                    name: name.clone(),
+                    public_key: key.der().to_vec(),
+                    fingerprint: fingerprint.clone(),
+                    challenge: challenge.clone(),
+                }),
+            )
+            .await?;
+        tracing::info!(target: "audit", event = "invite_redeemed", tenant = %tenant.name,
+            username = %username, key_id = %key_id, "invite redeemed by a machine");
+        Ok(json!({
+            "tenant": tenant.name,
+            "tenant_id": tenant.id,
+            "status": tenant.status,
+            "user": {"id": user_id, "username": username, "access": access},
+            "key": {"id": key_id, "name": name, "algorithm": ed25519::ALGORITHM, "fingerprint": fingerprint},
+            "challenge": {
+                "challenge_id": challenge.id,
+                "nonce": challenge.nonce,
+                "issued_at": challenge.issued_at,
+                "expires_in": crate::auth::machine::CHALLENGE_TTL,
+                "algorithm": ed25519::ALGORITHM,
+            },
         }))
     }
 }

@@ -151,7 +151,8 @@ impl UserStore for Mem {
         _: &str,
         _: InviteCheck<'_>,
         _: NewUser,
-    ) -> Result<Uuid> {
+        _: Option<crate::ports::machine::ProvisionKey>,
+    ) -> Result<(Uuid, Role)> {
         Err(Error::new(ErrorCode::AuthInviteInvalid))
     }
 }

@@ -63,7 +63,31 @@ pub const ROUTES: &[RouteDoc] = &[
         errors: &["VALIDATION_FIELD_MISSING", "VALIDATION_FIELD_INVALID", "AUTH_USERNAME_INVALID", "AUTH_EMAIL_INVALID", "AUTH_PASSWORD_INVALID", "AUTH_INVITE_INVALID", "AUTH_INVITE_EXPIRED", "TENANT_INACTIVE", "AUTH_USERNAME_EXISTS"],
         handler: || post(register_user),
     },
+    RouteDoc {
+        method: "POST",
+        path: "/auth/provision/user",
+        area: "auth",
+        access: Access::Public,
+        summary: "Join a tenant with an invite code and an Ed25519 public key",
+        description: "Redeems a `machine` or `either` invite for exactly this `username`: the user (with the invite's `access`), its key and a first challenge are created and the invite is used up, in one transaction. `public_key` is SPKI PEM or base64 SPKI DER; `algorithm` (default and only `ed25519`) and `key_name` optional. Sign `challenge.nonce` and call `POST /auth/verify` (A3.4). An unknown tenant or code, a used or revoked code, another username or the wrong invite type all answer `401 AUTH_INVITE_INVALID`.",
+        request: Some(r#"{"tenant":"acme","username":"ci_bot","invite_code":"inv_Qm9iIGlzIGludml0ZWQgdG8gYWNtZSBmb3IgYSB3ZWVr","public_key":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","algorithm":"ed25519","key_name":"ci"}"#),
+        response: r#"{"success":true,"data":{"tenant":"acme","tenant_id":"6f0c2a9e-6a55-4a63-a1c5-9a0b2d6b1f00","status":"active","user":{"id":"a1b2c3d4-0000-4000-8000-000000000004","username":"ci_bot","access":"edit"},"key":{"id":"9d7e8f00-0000-4000-8000-000000000005","name":"ci","algorithm":"ed25519","fingerprint":"fp_3f2a9c0d1e4b5a6978c0d1e2f3a4b5c6"},"challenge":{"challenge_id":"c1d2e3f4-0000-4000-8000-000000000006","nonce":"q9ZxT0v3bM2kR8sL1pY6wA4nE7cH5jU0iO3gF2dD9zX","issued_at":"2026-05-06T14:00:00.000000Z","expires_in":300,"algorithm":"ed25519"}}}"#,
+        status: 201,
+        errors: &["VALIDATION_FIELD_MISSING", "VALIDATION_FIELD_INVALID", "AUTH_USERNAME_INVALID", "KEY_PUBLIC_KEY_INVALID", "KEY_ALGORITHM_UNSUPPORTED", "AUTH_INVITE_INVALID", "AUTH_INVITE_EXPIRED", "TENANT_INACTIVE", "AUTH_USERNAME_EXISTS", "KEY_DUPLICATE"],
+        handler: || post(provision_user),
+    },
 ];
+
+async fn provision_user(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        StatusCode::CREATED,
+        s.users.provision_user(body).await?,
+        false,
+    ))
+}
 
 async fn create(
     State(s): State<AppState>,
