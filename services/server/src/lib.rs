@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod kek;
 pub mod logfmt;
+pub mod logsink;
 pub mod shutdown;
 pub mod telemetry;
 pub mod wiring;

@@ -7,15 +7,39 @@ use serde_json::Value;
 use std::fmt;
 use std::fmt::Write as _;
 use tracing::field::{Field, Visit};
+use tracing::span;
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Formats events as B6 JSON lines, written straight into the line buffer (this runs once per
-/// request on the hot path). Pair it with [`JsonFields`], which stores span fields as JSON
-/// objects whose members are spliced in as they are.
+/// request on the hot path). Pair it with [`MemberFields`], which stores span fields as
+/// ready-made `,"key":value` members spliced in as they are.
 pub struct JsonLines;
+
+/// Stores span fields as `,"key":value` JSON members. Recording a field later (the request
+/// span learns its tenant and user after authentication) appends members instead of
+/// re-parsing and re-serializing the whole set, which is what the stock JSON formatter does.
+pub struct MemberFields;
+
+impl<'w> FormatFields<'w> for MemberFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut out = String::new();
+        fields.record(&mut Members(&mut out));
+        writer.write_str(&out)
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &span::Record<'_>,
+    ) -> fmt::Result {
+        fields.record(&mut Members(&mut current.fields));
+        Ok(())
+    }
+}
 
 /// Appends `,"key":value` members to a JSON object under construction.
 struct Members<'a>(&'a mut String);
@@ -93,14 +117,8 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let ext = span.extensions();
-                let Some(fields) = ext.get::<FormattedFields<N>>() else {
-                    continue;
-                };
-                // `{"a":1,"b":2}` → `,"a":1,"b":2`
-                let inner = fields.trim().trim_start_matches('{').trim_end_matches('}');
-                if !inner.trim().is_empty() {
-                    line.push(',');
-                    line.push_str(inner);
+                if let Some(fields) = ext.get::<FormattedFields<N>>() {
+                    line.push_str(fields);
                 }
             }
         }
@@ -111,6 +129,55 @@ where
 }
 
 /// The field formatter span fields are stored with.
-pub fn span_fields() -> JsonFields {
-    JsonFields::new()
+pub fn span_fields() -> MemberFields {
+    MemberFields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_with_span_and_event_fields() {
+        let buf = Buf::default();
+        let out = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .fmt_fields(span_fields())
+            .event_format(JsonLines)
+            .finish();
+        tracing::subscriber::with_default(sub, || {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r1",
+                route = "/api/x \"q\"",
+                tenant = tracing::field::Empty
+            );
+            span.record("tenant", "acme");
+            span.in_scope(|| tracing::info!(status = 200u64, ok = true, "request"));
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).expect(&text);
+        assert_eq!(line["msg"], "request");
+        assert_eq!(line["level"], "info");
+        assert_eq!(line["request_id"], "r1");
+        assert_eq!(line["route"], "/api/x \"q\"");
+        assert_eq!(line["tenant"], "acme");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["ok"], true);
+        assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+    }
 }

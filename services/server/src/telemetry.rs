@@ -6,8 +6,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber. Lines are written by a background thread (request handling never
-/// waits on stdout); the returned guard flushes them when dropped at exit.
-pub fn init_logging(cfg: &Config, to_stdout: bool) -> tracing_appender::non_blocking::WorkerGuard {
+/// waits on stdout, [`crate::logsink`]); the returned guard flushes them when dropped at exit.
+pub fn init_logging(cfg: &Config, to_stdout: bool) -> crate::logsink::LogGuard {
     // PostgreSQL notices ("already exists, skipping" of idempotent DDL) are not news.
     let filter = EnvFilter::try_new(format!("tokio_postgres=warn,{}", cfg.log))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -16,11 +16,7 @@ pub fn init_logging(cfg: &Config, to_stdout: bool) -> tracing_appender::non_bloc
     } else {
         Box::new(std::io::stderr())
     };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        // The worker flushes after every batch it drains, so buffering only coalesces the
-        // lines of a burst into one write; a quiet server still logs each line at once.
-        .finish(std::io::BufWriter::new(sink));
+    let (writer, guard) = crate::logsink::sink(sink);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
