@@ -7,15 +7,54 @@ use crate::state::AppState;
 use abbotik_domain::{Error, ErrorCode};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::LazyLock;
+use metrics::{Counter, Histogram};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 use tracing::Instrument;
 
 static RID_RE: LazyLock<regex_lite::Regex> =
     LazyLock::new(|| regex_lite::Regex::new(r"^[A-Za-z0-9._:-]{1,128}$").expect("static regex"));
+
+/// The per-route series of the request metrics, registered once per (method, route, status):
+/// building label sets and looking them up in the recorder on every request costs more than
+/// the increment itself.
+#[derive(Default)]
+struct RouteSeries {
+    counters: HashMap<(Method, Arc<str>, u16), Counter>,
+    histograms: HashMap<(Method, Arc<str>), Histogram>,
+}
+
+static SERIES: LazyLock<RwLock<RouteSeries>> = LazyLock::new(Default::default);
+/// Distinct series kept (routes are a fixed set; this only bounds odd methods and statuses).
+const SERIES_MAX: usize = 4096;
+
+fn record_request(method: &Method, route: &Arc<str>, status: u16, secs: f64) {
+    let ckey = (method.clone(), route.clone(), status);
+    let hkey = (method.clone(), route.clone());
+    {
+        let series = SERIES.read();
+        if let (Some(c), Some(h)) = (series.counters.get(&ckey), series.histograms.get(&hkey)) {
+            c.increment(1);
+            h.record(secs);
+            return;
+        }
+    }
+    let c = metrics::counter!("abbotik_http_requests_total", "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string());
+    let h = metrics::histogram!("abbotik_http_request_duration_seconds", "method" => method.to_string(), "route" => route.to_string());
+    c.increment(1);
+    h.record(secs);
+    let mut series = SERIES.write();
+    if series.counters.len() < SERIES_MAX {
+        series.counters.insert(ckey, c);
+        series.histograms.insert(hkey, h);
+    }
+}
 
 /// Assigns the request id, opens the request span, records metrics.
 pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -28,11 +67,10 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(rid.clone()));
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route: Arc<str> = match req.extensions().get::<MatchedPath>() {
+        Some(m) => Arc::from(m.as_str()),
+        None => Arc::from("unmatched"),
+    };
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %rid, method = %method, route = %route, tenant = tracing::field::Empty, user_id = tracing::field::Empty);
     metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
@@ -40,8 +78,7 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
     metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    metrics::counter!("abbotik_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("abbotik_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed.as_secs_f64());
+    record_request(&method, &route, status, elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(status, duration_ms = elapsed.as_millis() as u64, "request");
     });
