@@ -61,3 +61,17 @@ fn cluster_mode_secrets_are_never_echoed() {
         "{all}"
     );
 }
+
+#[test]
+fn the_allocator_runs_with_lazy_commit_and_immediate_purge() {
+    // mimalloc prints the options in effect at start when asked (main.rs sets two of them
+    // before it initialises; see `allocator_options`).
+    let out = api()
+        .arg("version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("option 'arena_eager_commit': 0"), "{err}");
+    assert!(err.contains("option 'purge_delay': 0"), "{err}");
+}

@@ -9,6 +9,12 @@ use super::{record_not_found, DataService, Raw};
 use crate::auth::AuthService;
 use crate::{Result, TenantCtx};
 
+/// Bench-only builds (`--features bench-fixed-identity`, never a normal build): the first
+/// caller's identity, resolved once and then used for every request whatever its token, so
+/// `scripts/bench` can measure what authentication costs by difference.
+#[cfg(feature = "bench-fixed-identity")]
+static FIXED_IDENTITY: std::sync::OnceLock<TenantCtx> = std::sync::OnceLock::new();
+
 impl DataService {
     /// `GET /api/data/:model/:id` straight from a bearer token in ONE database round trip:
     /// the caller's identity is resolved by the same statement that reads the row, using the
@@ -25,6 +31,16 @@ impl DataService {
         id: &str,
         opts: &Result<ReadOptions>,
     ) -> Result<(TenantCtx, Raw)> {
+        #[cfg(feature = "bench-fixed-identity")]
+        if let Some(fixed) = FIXED_IDENTITY.get() {
+            let ctx = TenantCtx {
+                request_id,
+                ..fixed.clone()
+            };
+            let opts = opts.as_ref().map_err(Clone::clone)?;
+            let raw = self.get(&ctx, model, id, opts).await?;
+            return Ok((ctx, raw));
+        }
         let v = auth.verify(token).await?;
         let fast = match (opts, self.describe.cached_model(v.tenant_id, model)) {
             (Ok(o), Some((version, m))) => {
@@ -45,6 +61,8 @@ impl DataService {
             if ctx.meta_version == version {
                 access::check(&ctx, &m, Op::Read)?;
                 let raw = row.ok_or_else(|| record_not_found(&m.model_name, id))?;
+                #[cfg(feature = "bench-fixed-identity")]
+                let _ = FIXED_IDENTITY.set(ctx.clone());
                 return Ok((ctx, raw));
             }
         }
