@@ -822,13 +822,12 @@ async fn reads_need_read_and_writes_need_sudo() {
     }
     // A sudo token of a full user may write.
     let r = app.post("/api/user/sudo", tok, json!({})).await;
-    if r.status == 200 {
-        let sudo = r.body["data"]["token"].as_str().unwrap().to_owned();
-        let r = app
-            .post("/api/describe/other", Some(&sudo), json!({}))
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-    }
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sudo = r.body["data"]["sudo_token"].as_str().unwrap().to_owned();
+    let r = app
+        .post("/api/describe/other", Some(&sudo), json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     if let Some(deny) = user_with(&app, &c, &t, "denied", "deny").await {
         let r = app.get("/api/describe", Some(&deny)).await;
         assert_eq!(r.status, 403, "{}", r.text);
