@@ -13,8 +13,9 @@
 //! once with `cargo build -p abbot-api` when missing. Every loop is bounded in count and time;
 //! everything listens on loopback.
 
+use abbotik_testkit::process::api_bin;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,58 +29,6 @@ const PASSWORD: &str = "correct horse battery staple";
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// The `abbot-api` binary (see the module docs).
-fn api_bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("ABBOTIK_API_BIN") {
-            return PathBuf::from(p);
-        }
-        // <target>/<profile>/deps/lifecycle-<hash> → <target>/<profile>/abbot-api
-        let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile> directory")
-            .to_path_buf();
-        let bin = profile_dir.join("abbot-api");
-        if !bin.is_file() {
-            let profile = profile_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "debug".into());
-            let profile = if profile == "debug" {
-                "dev".to_owned()
-            } else {
-                profile
-            };
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args([
-                    "build",
-                    "-p",
-                    "abbot-api",
-                    "--bin",
-                    "abbot-api",
-                    "--profile",
-                    &profile,
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build -p abbot-api");
-            assert!(status.success(), "cargo build -p abbot-api failed");
-        }
-        assert!(
-            bin.is_file(),
-            "{} not found: build it with `cargo build -p abbot-api`",
-            bin.display()
-        );
-        bin
-    })
-    .clone()
-}
-
-/// A data directory removed (after killing whatever still runs on it) when dropped.
 struct DataDir(PathBuf);
 
 impl DataDir {
@@ -473,7 +422,9 @@ async fn crash_during_writes(kill_postgres_too: bool) {
             }
         };
         assert!(
-            tokio::time::timeout(Duration::from_secs(10), gone).await.is_ok(),
+            tokio::time::timeout(Duration::from_secs(10), gone)
+                .await
+                .is_ok(),
             "postmaster was killed"
         );
     } else {

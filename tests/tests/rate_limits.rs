@@ -9,14 +9,12 @@
 //! passes on purpose. Per-address budgets use an address of their own (`unique_ip`) through
 //! `ABBOTIK_TRUSTED_PROXIES`, since 127.0.0.1 is shared by every test.
 
+use abbotik_testkit::process::{api_command, ApiProcess};
 use abbotik_testkit::{
-    err, okd, spawn_app, spawn_app_with, test_db, test_env, unique_ip, Resp, TestApp, TestTenant,
+    err, okd, spawn_app, spawn_app_with, test_db, unique_ip, Resp, TestApp, TestTenant,
 };
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn header(r: &Resp, name: &str) -> Option<u64> {
     r.headers.get(name)?.to_str().ok()?.parse().ok()
@@ -249,95 +247,6 @@ async fn unreachable_redis_fails_open_to_local_budgets() {
 // Two real server processes sharing one tenant budget through Redis
 // ---------------------------------------------------------------------------------------------
 
-/// The `abbot-api` binary: `ABBOTIK_API_BIN`, else `target/<profile>/abbot-api` beside this
-/// test's executable, built once when missing.
-fn api_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ABBOTIK_API_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf();
-    let bin = profile_dir.join("abbot-api");
-    if !bin.is_file() {
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(p) => p.to_owned(),
-        };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "abbot-api",
-                "--bin",
-                "abbot-api",
-                "--profile",
-                &profile,
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build")
-            .success();
-        assert!(ok, "cargo build -p abbot-api failed");
-    }
-    bin
-}
-
-fn command(extra: &[(&str, &str)]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(api_bin());
-    c.env_clear();
-    for k in ["PATH", "HOME", "TMPDIR"] {
-        if let Some(v) = std::env::var_os(k) {
-            c.env(k, v);
-        }
-    }
-    c.envs(test_env());
-    c.env("ABBOTIK_LOG_FORMAT", "json");
-    for (k, v) in extra {
-        c.env(k, v);
-    }
-    c.stdin(Stdio::null()).kill_on_drop(true);
-    c
-}
-
-/// `abbot-api run`, killed on drop.
-struct Server {
-    _child: tokio::process::Child,
-    base: String,
-}
-
-async fn start_server() -> Server {
-    let mut child = command(&[])
-        .arg("run")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn abbot-api");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("abbot-api listening on ") {
-                return Some(url.trim().to_owned());
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .expect("abbot-api started within 60 s");
-    // Keep draining stdout so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server {
-        _child: child,
-        base,
-    }
-}
-
 #[tokio::test]
 async fn two_processes_share_one_tenant_budget() {
     if std::env::var("ABBOTIK_TEST_REDIS_URL").is_err() {
@@ -348,7 +257,7 @@ async fn two_processes_share_one_tenant_budget() {
     let app = spawn_app().await;
     let t = TestTenant::new(&app).await;
     // 2 requests/s, burst 4, set with the operator command before any /api request.
-    let out = command(&[])
+    let out = api_command(&[])
         .args([
             "tenant",
             "limits",
@@ -369,7 +278,7 @@ async fn two_processes_share_one_tenant_budget() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("tenant-rps 2, tenant-burst 4"), "{shown}");
 
-    let (a, b) = tokio::join!(start_server(), start_server());
+    let (a, b) = tokio::join!(ApiProcess::start(&[]), ApiProcess::start(&[]));
     let client = reqwest::Client::new();
     let started = Instant::now();
     let window = Duration::from_secs(3);

@@ -717,3 +717,72 @@ fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[path = "support/machine.rs"]
+mod machine;
+#[path = "support/openssl_ed25519.rs"]
+mod openssl_ed25519;
+
+/// Two server processes on the same PostgreSQL (and Redis): a credential revoked through one
+/// is refused by the other on the very next request — identity is re-read on every request.
+#[tokio::test]
+async fn revocation_through_one_process_is_refused_by_another_at_once() {
+    use abbotik_testkit::process::ApiProcess;
+    let app = spawn_app().await; // migrates the test database
+    let t = TestTenant::new(&app).await;
+    let (a, b) = tokio::join!(ApiProcess::start(&[]), ApiProcess::start(&[]));
+
+    // An API key made through A works on B until A revokes it.
+    let k = okd(&a.post("/api/keys", t.token(), json!({})).await, 201);
+    let key = k["key"].as_str().unwrap().to_owned();
+    okd(&b.get("/api/user/me", Some(&key)).await, 200);
+    let path = format!("/api/keys/{}", k["id"].as_str().unwrap());
+    okd(&a.call("DELETE", &path, t.token(), None).await, 200);
+    err(
+        &b.get("/api/user/me", Some(&key)).await,
+        401,
+        "AUTH_KEY_REVOKED",
+    );
+
+    // A machine token obtained through B dies when its key is revoked through A.
+    let (m, _) = machine::provision(&a, "xproc").await;
+    let spare = openssl_ed25519::OpensslKey::generate();
+    let token = machine::machine_token(&b, &m.tenant, &m.key_id, &m.key).await;
+    okd(&b.get("/api/user/me", Some(&token)).await, 200);
+    // A second key first: the last key of a password-less user cannot be revoked.
+    okd(&machine::add_key(&a, &token, &spare, None).await, 201);
+    okd(
+        &a.call(
+            "DELETE",
+            &format!("/api/user/machine-keys/{}", m.key_id),
+            Some(&token),
+            None,
+        )
+        .await,
+        200,
+    );
+    err(
+        &b.get("/api/user/me", Some(&token)).await,
+        401,
+        "AUTH_KEY_REVOKED",
+    );
+
+    // A user deactivated through A: its token is refused by B.
+    let (uid, utoken) = user_with_role(&app, &t, "leaver", "edit").await;
+    okd(&b.get("/api/user/me", Some(&utoken)).await, 200);
+    okd(
+        &a.call(
+            "DELETE",
+            &format!("/api/user/{uid}"),
+            t.token(),
+            Some(json!({"confirm": true, "reason": null})),
+        )
+        .await,
+        200,
+    );
+    err(
+        &b.get("/api/user/me", Some(&utoken)).await,
+        401,
+        "AUTH_USER_INACTIVE",
+    );
+}

@@ -2,6 +2,8 @@
 //! real services whose URLs `scripts/test` exports (`ABBOTIK_TEST_DATABASE_URL`, …), and
 //! [`TestApp`] offers a small HTTP client. Every test makes its own tenant (`unique_name`).
 
+pub mod process;
+
 use abbot_api::config::Config;
 use abbot_api::wiring;
 use serde_json::Value;
@@ -63,11 +65,32 @@ pub fn test_env() -> HashMap<String, String> {
     env
 }
 
-/// A running test server.
+/// A running test server (in this process); its HTTP client methods come from [`Http`].
 pub struct TestApp {
+    pub http: Http,
+    pub running: wiring::Running,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+/// A small HTTP client bound to one server's base URL.
+pub struct Http {
     pub base: String,
     pub client: reqwest::Client,
-    pub running: wiring::Running,
+}
+
+impl Http {
+    pub fn new(base: impl Into<String>) -> Http {
+        Http {
+            base: base.into(),
+            client: reqwest::Client::new(),
+        }
+    }
 }
 
 /// Starts the server with [`test_env`] plus `overrides`, migrating the test database first.
@@ -80,8 +103,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     migrate_once(&cfg).await;
     let running = wiring::start(&cfg).await.expect("server starts");
     TestApp {
-        base: format!("http://{}", running.addr),
-        client: reqwest::Client::new(),
+        http: Http::new(format!("http://{}", running.addr)),
         running,
     }
 }
@@ -177,7 +199,7 @@ pub struct Resp {
     pub text: String,
 }
 
-impl TestApp {
+impl Http {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use crate::openssl_ed25519::OpensslKey;
-use abbotik_testkit::{okd, test_db, unique_name, Resp, TestApp};
+use abbotik_testkit::{okd, test_db, unique_name, Http, Resp};
 use serde_json::{json, Value};
 
 /// A provisioned machine tenant, its root owner and its first key.
@@ -17,7 +17,7 @@ pub struct Machine {
     pub key: OpensslKey,
 }
 
-pub async fn provision(app: &TestApp, prefix: &str) -> (Machine, Value) {
+pub async fn provision(app: &Http, prefix: &str) -> (Machine, Value) {
     let key = OpensslKey::generate();
     let tenant = unique_name(prefix);
     let r = app
@@ -40,7 +40,7 @@ pub async fn provision(app: &TestApp, prefix: &str) -> (Machine, Value) {
     (m, d)
 }
 
-pub async fn challenge(app: &TestApp, tenant: &str, key_id: &str) -> Value {
+pub async fn challenge(app: &Http, tenant: &str, key_id: &str) -> Value {
     app.post(
         "/auth/challenge",
         None,
@@ -51,7 +51,7 @@ pub async fn challenge(app: &TestApp, tenant: &str, key_id: &str) -> Value {
         .clone()
 }
 
-pub async fn verify(app: &TestApp, tenant: &str, challenge_id: &str, sig: &str) -> Resp {
+pub async fn verify(app: &Http, tenant: &str, challenge_id: &str, sig: &str) -> Resp {
     app.post(
         "/auth/verify",
         None,
@@ -61,7 +61,7 @@ pub async fn verify(app: &TestApp, tenant: &str, challenge_id: &str, sig: &str) 
 }
 
 /// Challenge + verify with `key`: the machine token.
-pub async fn machine_token(app: &TestApp, tenant: &str, key_id: &str, key: &OpensslKey) -> String {
+pub async fn machine_token(app: &Http, tenant: &str, key_id: &str, key: &OpensslKey) -> String {
     let c = challenge(app, tenant, key_id).await;
     let nonce = c["nonce"].as_str().expect("nonce");
     let r = verify(
@@ -87,7 +87,7 @@ pub async fn tenant_status(tenant: &str) -> Option<String> {
 }
 
 /// Adds `key` for `user_id` (None: the caller) with `token`.
-pub async fn add_key(app: &TestApp, token: &str, key: &OpensslKey, user_id: Option<&str>) -> Resp {
+pub async fn add_key(app: &Http, token: &str, key: &OpensslKey, user_id: Option<&str>) -> Resp {
     app.post(
         "/api/user/machine-keys",
         Some(token),
