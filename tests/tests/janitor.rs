@@ -103,6 +103,7 @@ async fn janitor_expires_purges_and_drops() {
         assert_eq!(r.status, 200, "{}", r.text);
     }
     let schema = format!("\"ns_tenant_{}\".things", active.name);
+    let challenges = format!("\"ns_tenant_{}\".auth_challenges", active.name);
     c.execute(
         &format!(
             "UPDATE {schema} SET trashed_at = now() - interval '31 days' WHERE id = $1::text::uuid"
@@ -146,7 +147,26 @@ async fn janitor_expires_purges_and_drops() {
     .await
     .unwrap();
 
+    // Two challenges of the active tenant: one past its expiry, one still open.
+    for offset in ["-1 second", "+300 seconds"] {
+        c.execute(
+            &format!(
+                "INSERT INTO {} (key_id, nonce, expires_at) VALUES (gen_random_uuid(), 'n', now() + interval '{offset}')",
+                challenges
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    }
+
     let report = sweep(&janitor).await;
+    let open: i64 = c
+        .query_one(&format!("SELECT count(*) FROM {challenges}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 1, "expired challenges are deleted, open ones kept");
     assert!(report.expired_pending.contains(&old), "{report:?}");
     assert!(!report.expired_pending.contains(&fresh));
     assert!(report.dropped_dissolved.contains(&gone.name), "{report:?}");
