@@ -1235,33 +1235,12 @@ async fn owned_relationship_routes() {
     err(&r, 409, "RECORD_REFERENCE_INVALID");
 }
 
-/// A user of `access` inserted straight into the tenant (no user API yet), logged in.
+/// A user of `access`, logged in.
 async fn user_token(app: &TestApp, t: &TestTenant, username: &str, access: &str) -> String {
-    let c = abbotik_testkit::test_db().await;
-    let s = format!("\"ns_tenant_{}\"", t.name);
-    let id = uuid::Uuid::new_v4();
-    c.execute(
-        &format!("INSERT INTO {s}.users (id, name, username, access) VALUES ($1, $2, $2, $3)"),
-        &[&id, &username, &access],
-    )
-    .await
-    .unwrap();
-    let hash = abbotik_domain::auth::password::hash(abbotik_testkit::TEST_PASSWORD).unwrap();
-    c.execute(
-        &format!("INSERT INTO {s}.credentials (user_id, password_hash) VALUES ($1, $2)"),
-        &[&id, &hash],
-    )
-    .await
-    .unwrap();
-    let r = app
-        .post(
-            "/auth/login",
-            None,
-            json!({"tenant": t.name, "username": username, "password": abbotik_testkit::TEST_PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["data"]["token"].as_str().unwrap().to_owned()
+    t.add_user(app, username, access)
+        .await
+        .1
+        .expect("the new user logs in")
 }
 
 #[tokio::test]

@@ -733,33 +733,10 @@ async fn existing_rows_conflicts_and_all_or_nothing() {
     assert_eq!(names, ["code", "qty", "note", "must", "ok1", "ok2"]);
 }
 
-/// A second user of the tenant with `access`, logging in with the owner's password.
-async fn user_with(
-    app: &TestApp,
-    c: &tokio_postgres::Client,
-    t: &TestTenant,
-    username: &str,
-    access: &str,
-) -> Option<String> {
-    let s = schema(t);
-    c.batch_execute(&format!(
-        "WITH u AS (INSERT INTO {s}.\"users\" (name, username, access) VALUES ('{username}', '{username}', '{access}') RETURNING id)
-         INSERT INTO {s}.\"credentials\" (user_id, password_hash)
-         SELECT u.id, cr.password_hash FROM u, {s}.\"credentials\" cr JOIN {s}.\"users\" o ON o.id = cr.user_id AND o.username = 'owner'"
-    ))
-    .await
-    .unwrap();
-    let r = app
-        .post("/auth/login", None, json!({"tenant": t.name, "username": username, "password": abbotik_testkit::TEST_PASSWORD}))
-        .await;
-    (r.status == 200).then(|| r.body["data"]["token"].as_str().unwrap().to_owned())
-}
-
 #[tokio::test]
 async fn reads_need_read_and_writes_need_sudo() {
     let app = spawn_app().await;
     let t = TestTenant::new(&app).await;
-    let c = abbotik_testkit::test_db().await;
     let r = app
         .post(
             "/api/describe/notes",
@@ -779,8 +756,10 @@ async fn reads_need_read_and_writes_need_sudo() {
         "AUTH_TOKEN_REQUIRED",
     );
 
-    let full = user_with(&app, &c, &t, "fuller", "full")
+    let full = t
+        .add_user(&app, "fuller", "full")
         .await
+        .1
         .expect("full user logs in");
     let tok = Some(full.as_str());
     assert_eq!(app.get("/api/describe", tok).await.status, 200);
@@ -828,7 +807,7 @@ async fn reads_need_read_and_writes_need_sudo() {
         .post("/api/describe/other", Some(&sudo), json!({}))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    if let Some(deny) = user_with(&app, &c, &t, "denied", "deny").await {
+    if let Some(deny) = t.add_user(&app, "denied", "deny").await.1 {
         let r = app.get("/api/describe", Some(&deny)).await;
         assert_eq!(r.status, 403, "{}", r.text);
     }

@@ -10,39 +10,15 @@ use serde_json::{json, Value};
 
 const TEST_KEY: (&str, &str) = ("t1", "test-secret-0123456789abcdef0123456789abcdef");
 
-/// Adds a user with a password straight in the tenant schema and logs it in.
+/// A user of `access` with a password, logged in: (id, token).
 async fn user_with_role(
     app: &TestApp,
     t: &TestTenant,
     username: &str,
     access: &str,
 ) -> (String, String) {
-    let db = test_db().await;
-    let hash = abbotik_domain::auth::password::hash(TEST_PASSWORD).unwrap();
-    let schema = format!("ns_tenant_{}", t.name);
-    let id: uuid::Uuid = db
-        .query_one(
-            &format!("INSERT INTO \"{schema}\".users (name, username, access) VALUES ($1, $1, $2) RETURNING id"),
-            &[&username, &access],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    db.execute(
-        &format!("INSERT INTO \"{schema}\".credentials (user_id, password_hash) VALUES ($1, $2)"),
-        &[&id, &hash],
-    )
-    .await
-    .unwrap();
-    let r = app
-        .post(
-            "/auth/login",
-            None,
-            json!({"tenant": t.name, "username": username, "password": TEST_PASSWORD}),
-        )
-        .await;
-    let token = okd(&r, 200)["token"].as_str().unwrap().to_owned();
-    (id.to_string(), token)
+    let (id, token) = t.add_user(app, username, access).await;
+    (id, token.expect("the new user logs in"))
 }
 
 async fn new_key(app: &TestApp, token: &str, body: Value) -> Value {

@@ -294,4 +294,45 @@ impl TestTenant {
     pub fn token(&self) -> Option<&str> {
         Some(&self.token)
     }
+
+    /// Another user of this tenant with `access` and the owner's password ([`TEST_PASSWORD`]),
+    /// inserted behind the API (so tests of other routes do not lean on the user routes), then
+    /// logged in: its id and, when the login succeeds, its token.
+    pub async fn add_user(
+        &self,
+        app: &Http,
+        username: &str,
+        access: &str,
+    ) -> (String, Option<String>) {
+        let c = test_db().await;
+        let s = format!("\"ns_tenant_{}\"", self.name);
+        let id: uuid::Uuid = c
+            .query_one(
+                &format!(
+                    "WITH u AS (INSERT INTO {s}.users (name, username, access) VALUES ($1, $1, $2) RETURNING id),
+                          p AS (INSERT INTO {s}.credentials (user_id, password_hash)
+                                SELECT u.id, cr.password_hash FROM u, {s}.credentials cr
+                                WHERE cr.user_id = $3::text::uuid)
+                     SELECT id FROM u"
+                ),
+                &[&username, &access, &self.user_id],
+            )
+            .await
+            .expect("insert user")
+            .get(0);
+        let r = app
+            .post(
+                "/auth/login",
+                None,
+                serde_json::json!({"tenant": self.name, "username": username, "password": TEST_PASSWORD}),
+            )
+            .await;
+        let token = (r.status == 200).then(|| {
+            r.body["data"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        });
+        (id.to_string(), token)
+    }
 }

@@ -5,10 +5,9 @@
 use super::jwt::Claims;
 use super::{body_object, opt_str, AuthService, Verified};
 use crate::ctx::AuthType;
-use crate::data::query::bounds;
 use crate::ports::api_keys::{ApiKeyLookup, ApiKeyRow, NewApiKey, Revoked};
 use crate::time::{format_opt, parse_rfc3339};
-use crate::users::rules::{check_target, no_fake, sudo_required};
+use crate::users::rules::{check_target, no_fake, page, sudo_required};
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -223,7 +222,7 @@ impl AuthService {
         offset: Option<&str>,
     ) -> Result<Value> {
         no_fake(ctx, "manage API keys")?;
-        let (limit, offset) = bounds(limit, offset)?;
+        let (limit, offset) = page(limit, offset)?;
         let user = match user_id.filter(|s| !s.is_empty()) {
             None => ctx.user_id,
             Some(s) => Uuid::parse_str(s)

@@ -18,9 +18,6 @@ pub const MAX_ACTIVE_KEYS: i64 = 100;
 /// Default and maximum overlap of a rotation, seconds.
 pub const ROTATE_OVERLAP_DEFAULT: i64 = 300;
 pub const ROTATE_OVERLAP_MAX: i64 = 86_400;
-/// Default and maximum `limit` of the listing (A1.10, part A lists other than records).
-const LIST_DEFAULT: i64 = 100;
-const LIST_MAX: i64 = 1000;
 
 fn refusal(r: KeyRefusal) -> Error {
     match r {
@@ -69,29 +66,6 @@ fn may_act_on(ctx: &TenantCtx, owner: &KeyOwner) -> Result<()> {
     Ok(())
 }
 
-fn list_bounds(limit: Option<&str>, offset: Option<&str>) -> Result<(i64, i64)> {
-    let parse = |s: &str| s.trim().parse::<i64>().ok().filter(|n| *n >= 0);
-    let limit = match limit {
-        None | Some("") => LIST_DEFAULT,
-        Some(s) => parse(s).filter(|n| *n <= LIST_MAX).ok_or_else(|| {
-            Error::msg(
-                ErrorCode::FilterInvalidLimit,
-                format!("limit must be an integer from 0 to {LIST_MAX}"),
-            )
-        })?,
-    };
-    let offset = match offset {
-        None | Some("") => 0,
-        Some(s) => parse(s).ok_or_else(|| {
-            Error::msg(
-                ErrorCode::FilterInvalidOffset,
-                "offset must be an integer >= 0",
-            )
-        })?,
-    };
-    Ok((limit, offset))
-}
-
 /// `expires_at` (null = absent): RFC 3339 in the future.
 fn expires_at(b: &Map<String, Value>, now: Ts) -> Result<Option<Ts>> {
     let invalid =
@@ -134,7 +108,7 @@ impl MachineService {
         limit: Option<&str>,
         offset: Option<&str>,
     ) -> Result<Value> {
-        let (limit, offset) = list_bounds(limit, offset)?;
+        let (limit, offset) = crate::users::rules::page(limit, offset)?;
         let user = opt_uuid(user_id.filter(|s| !s.is_empty()), "user_id")?;
         let q = match user {
             Some(id) if id != ctx.user_id => {
@@ -293,14 +267,21 @@ mod tests {
 
     #[test]
     fn bounds() {
-        assert_eq!(list_bounds(None, None).unwrap(), (100, 0));
-        assert_eq!(list_bounds(Some("0"), Some("5")).unwrap(), (0, 5));
+        assert_eq!(crate::users::rules::page(None, None).unwrap(), (100, 0));
         assert_eq!(
-            list_bounds(Some("1001"), None).unwrap_err().code,
+            crate::users::rules::page(Some("0"), Some("5")).unwrap(),
+            (0, 5)
+        );
+        assert_eq!(
+            crate::users::rules::page(Some("1001"), None)
+                .unwrap_err()
+                .code,
             ErrorCode::FilterInvalidLimit
         );
         assert_eq!(
-            list_bounds(None, Some("-1")).unwrap_err().code,
+            crate::users::rules::page(None, Some("-1"))
+                .unwrap_err()
+                .code,
             ErrorCode::FilterInvalidOffset
         );
     }

@@ -52,7 +52,7 @@ pub struct AuthService {
 }
 
 /// A body key under the "null = absent" rule (A1.1): `None` when missing or null.
-fn opt_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+pub fn opt_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -60,7 +60,8 @@ fn opt_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str
     }
 }
 
-fn req_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
+/// A required string body key.
+pub fn req_str<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
     opt_str(body, key)?.ok_or_else(|| Error::field_missing(key))
 }
 

@@ -231,16 +231,27 @@ fn non_negative(s: &str) -> Option<i64> {
     s.trim().parse::<i64>().ok().filter(|n| *n >= 0)
 }
 
-/// `limit` (0..=10000, default 1000) and `offset` (≥ 0).
+/// `limit` (0..=10000, default 1000) and `offset` (≥ 0) of record reads.
 pub fn bounds(limit: Option<&str>, offset: Option<&str>) -> Result<(i64, i64)> {
+    bounds_within(limit, offset, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `limit` (0..=`max`, default `default`) and `offset` (≥ 0) of any offset list; errors name
+/// the parameter in `data.path` (and the cap in `data.max`).
+pub fn bounds_within(
+    limit: Option<&str>,
+    offset: Option<&str>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64)> {
     let limit = match limit {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(s) => non_negative(s).filter(|n| *n <= MAX_LIMIT).ok_or_else(|| {
-            path_err(
+        None | Some("") => default,
+        Some(s) => non_negative(s).filter(|n| *n <= max).ok_or_else(|| {
+            Error::msg(
                 ErrorCode::FilterInvalidLimit,
-                "limit",
-                format!("limit must be an integer from 0 to {MAX_LIMIT}"),
+                format!("limit must be an integer from 0 to {max}"),
             )
+            .with_data(json!({"path": "limit", "max": max}))
         })?,
     };
     let offset = match offset {

@@ -3,7 +3,7 @@
 
 use crate::data::access::role_insufficient;
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::LazyLock;
 use uuid::Uuid;
 
@@ -106,57 +106,11 @@ pub fn password(key: &str, s: &str) -> Result<()> {
     }
 }
 
-/// A body key under the "null = absent" rule (A1.1).
-pub fn opt_str<'a>(b: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
-    match b.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(Error::field_invalid(key, "a string")),
-    }
-}
+pub use crate::auth::{body_object as object, opt_str, req_str};
 
-pub fn req_str<'a>(b: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
-    opt_str(b, key)?.ok_or_else(|| Error::field_missing(key))
-}
-
-/// The body as an object (`{}` when empty).
-pub fn object(body: Option<Value>) -> Result<Map<String, Value>> {
-    match body {
-        None => Ok(Map::new()),
-        Some(Value::Object(m)) => Ok(m),
-        Some(_) => Err(Error::new(ErrorCode::ValidationBodyNotObject)),
-    }
-}
-
-/// `limit`/`offset` of an offset list (default 100, max 1000).
+/// `limit`/`offset` of an identity list (users, invites, keys): default 100, max 1000.
 pub fn page(limit: Option<&str>, offset: Option<&str>) -> Result<(i64, i64)> {
-    let limit = match limit {
-        None | Some("") => LIST_DEFAULT,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (0..=LIST_MAX).contains(&n) => n,
-            _ => {
-                return Err(Error::msg(
-                    ErrorCode::FilterInvalidLimit,
-                    format!("limit must be an integer from 0 to {LIST_MAX}"),
-                )
-                .with_data(json!({"path": "limit", "max": LIST_MAX})))
-            }
-        },
-    };
-    let offset = match offset {
-        None | Some("") => 0,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n >= 0 => n,
-            _ => {
-                return Err(Error::msg(
-                    ErrorCode::FilterInvalidOffset,
-                    "offset must be a non-negative integer",
-                )
-                .with_data(json!({"path": "offset"})))
-            }
-        },
-    };
-    Ok((limit, offset))
+    crate::data::query::bounds_within(limit, offset, LIST_DEFAULT, LIST_MAX)
 }
 
 /// `invite_type` (default `either`).

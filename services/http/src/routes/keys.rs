@@ -16,7 +16,7 @@ pub const ROUTES: &[RouteDoc] = &[
         area: "api/keys",
         access: Access::Bearer,
         summary: "List API keys (your own; another user's with sudo)",
-        description: "Your keys, newest first, revoked ones included; never the secret. `user_id` lists another user's keys: sudo, and only users whose `access` is at most your effective role (`root` users: `root` only). `limit` (default 1000) and `offset`.",
+        description: "Your keys, newest first, revoked ones included; never the secret. `user_id` lists another user's keys: sudo, and only users whose `access` is at most your effective role (`root` users: `root` only). `limit` (default 100, at most 1000) and `offset`.",
         request: None,
         response: r#"{"success":true,"data":[{"id":"7a1c2e3d-0000-4000-8000-00000000000a","user_id":"4b1d3c9e-0000-4000-8000-000000000001","name":"ci-runner","prefix":"abk_Zx81Qa0b","access":"edit","created_at":"2026-05-06T14:00:00.000000Z","last_used_at":null,"expires_at":"2026-12-31T00:00:00.000000Z","revoked_at":null}]}"#,
         status: 200,
