@@ -14,7 +14,7 @@ pub mod routes;
 pub mod state;
 
 pub use error::ApiError;
-pub use state::{AppState, HttpSettings, Readiness, ReadyCheck};
+pub use state::{AppServices, AppState, HttpSettings, Readiness, ReadyCheck};
 
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -41,11 +41,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             ratelimit::limit,
         ))
-        .layer(axum::middleware::from_fn(middleware::envelope_fallbacks))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
+        .layer(axum::middleware::from_fn(middleware::observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
         ))

@@ -38,8 +38,26 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<crate::client_ip::Cidr>,
 }
 
+/// The state every handler gets: one shared [`AppServices`], so handing it to a handler
+/// costs one reference-count increment, whatever the number of services.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// The domain services and edge settings behind [`AppState`].
+pub struct AppServices {
     pub auth: Arc<AuthService>,
     /// Machine bootstrap, challenge/verify and machine keys (A3.4, A3.6).
     pub machine: Arc<MachineService>,

@@ -16,7 +16,7 @@ use abbotik_domain::auth::{AuthService, AuthSettings};
 use abbotik_domain::ports::janitor::Retention;
 use abbotik_domain::ports::ratelimit::BudgetStore;
 use abbotik_domain::ratelimit::{RateLimitService, RateSettings, TenantCreateLimiter};
-use abbotik_http::{AppState, HttpSettings, Readiness, ReadyCheck};
+use abbotik_http::{AppServices, AppState, HttpSettings, Readiness, ReadyCheck};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -184,7 +184,7 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
         auth.clone(),
         Arc::new(abbotik_adapters::postgres::machine_store::PgMachineStore::new(res.db.clone())),
     ));
-    Ok(AppState {
+    Ok(AppState::new(AppServices {
         auth,
         machine,
         data: Arc::new(abbotik_domain::data::DataService::new(
@@ -211,7 +211,7 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
         }),
         started: Instant::now(),
         shutting_down: shutdown.flag.clone(),
-    })
+    }))
 }
 
 /// The rate limiters (B5): `auth` always in-process; `tenant`, `key` and `tenant_create` on
