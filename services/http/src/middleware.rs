@@ -73,7 +73,14 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         None => Arc::from("unmatched"),
     };
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %rid, method = %method, route = %route, tenant = tracing::field::Empty, user_id = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        request_id = rid.as_str(),
+        method = method.as_str(),
+        route = &*route,
+        tenant = tracing::field::Empty,
+        user_id = tracing::field::Empty
+    );
     metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
     let mut resp = envelope_fallbacks(next.run(req).instrument(span.clone()).await);
     metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);

@@ -56,10 +56,36 @@ impl Members<'_> {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly as JSON requires; writing into a String cannot fail.
-    if let Ok(quoted) = serde_json::to_string(s) {
-        out.push_str(&quoted);
+/// Appends `s` as a JSON string (quoted, escaped as JSON requires).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    escape_into(out, s);
+    out.push('"');
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escapes what is formatted into it straight into the line (no intermediate string).
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
     }
 }
 
@@ -91,7 +117,9 @@ impl Visit for Members<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        push_json_str(self.0, &format!("{value:?}"));
+        self.0.push('"');
+        let _ = write!(Escaping(self.0), "{value:?}");
+        self.0.push('"');
     }
 }
 
@@ -164,6 +192,7 @@ mod tests {
                 "request",
                 request_id = "r1",
                 route = "/api/x \"q\"",
+                method = %"GET\n\u{1}",
                 tenant = tracing::field::Empty
             );
             span.record("tenant", "acme");
@@ -175,6 +204,7 @@ mod tests {
         assert_eq!(line["level"], "info");
         assert_eq!(line["request_id"], "r1");
         assert_eq!(line["route"], "/api/x \"q\"");
+        assert_eq!(line["method"], "GET\n\u{1}");
         assert_eq!(line["tenant"], "acme");
         assert_eq!(line["status"], 200);
         assert_eq!(line["ok"], true);
