@@ -258,9 +258,10 @@ impl AuthService {
         Self::finish(&v, resolved, request_id)
     }
 
-    /// Checks a bearer credential's signature, expiry and shape without touching the
-    /// database. The identity behind it must still be resolved ([`Self::finish`]) before
-    /// anything is decided or returned.
+    /// Checks a bearer credential's signature (a JWT), or finds the key (an `abk_` API key:
+    /// one lookup by hash, then cached like a verified JWT), and its expiry and shape. The
+    /// identity behind it must still be resolved ([`Self::finish`]) before anything is
+    /// decided or returned.
     pub async fn verify(&self, token: &str) -> Result<Arc<Verified>> {
         if let Some(v) = self.verified.get(token) {
             if v.claims.exp < chrono::Utc::now().timestamp() {
