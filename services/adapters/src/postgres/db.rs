@@ -109,6 +109,14 @@ pub fn map_db_error(e: tokio_postgres::Error) -> Error {
         if *code == SqlState::QUERY_CANCELED {
             return Error::new(ErrorCode::FilterQueryTimeout).with_internal(db.message());
         }
+        if *code == SqlState::INVALID_REGULAR_EXPRESSION {
+            // Only `$regex`/`$nregex` patterns reach PostgreSQL's regex compiler (A6.6).
+            return Error::msg(
+                ErrorCode::FilterInvalidRegex,
+                format!("Invalid regular expression: {}", db.message()),
+            )
+            .with_data(serde_json::json!({ "path": "where" }));
+        }
         if *code == SqlState::UNIQUE_VIOLATION {
             return Error::new(ErrorCode::RecordUniqueViolation).with_internal(db.message());
         }

@@ -10,6 +10,7 @@ mod ddl;
 mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
+mod filter_sql;
 mod identity;
 pub mod janitor;
 pub mod machine_store;

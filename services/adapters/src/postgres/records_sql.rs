@@ -1,11 +1,12 @@
 //! SQL text of the record store: projections rendered by PostgreSQL as JSON (A1.6 timestamps,
-//! base64 bytea, exact numerics), the filter compiler, and the statements of reads and writes.
+//! base64 bytea, exact numerics), and the statements of reads and writes. The filter compiler
+//! is `filter_sql` (re-exported here as [`filter`]).
 //!
 //! Identifiers come only from validated [`Ident`]s (model, field and schema names) and the
 //! fixed system column names, always quoted and schema-qualified. Every value is a bound
 //! parameter: scalars as `$n::text::<type>`, record documents as one `jsonb` array.
 
-use abbotik_domain::data::filter::Filter;
+pub use super::filter_sql::filter;
 use abbotik_domain::data::values;
 use abbotik_domain::ident::Ident;
 use abbotik_domain::model::FieldType;
@@ -106,7 +107,7 @@ pub fn lateral(alias: &str, p: &Projection) -> String {
 }
 
 /// A bound scalar converted to the column type.
-fn bound(sql: &mut Sql, ty: FieldType, v: &serde_json::Value) -> String {
+pub(super) fn bound(sql: &mut Sql, ty: FieldType, v: &serde_json::Value) -> String {
     if ty.is_array() || ty == FieldType::Jsonb {
         let p = sql.text(v.to_string());
         return if ty == FieldType::Jsonb {
@@ -123,56 +124,6 @@ fn bound(sql: &mut Sql, ty: FieldType, v: &serde_json::Value) -> String {
         FieldType::Text => p,
         FieldType::Binary => format!("decode({p}, 'base64')"),
         other => format!("{p}::{}", other.pg_type()),
-    }
-}
-
-/// Compiles a filter on rows aliased `alias`.
-pub fn filter(sql: &mut Sql, alias: &str, f: &Filter) -> String {
-    match f {
-        Filter::True => "TRUE".into(),
-        Filter::And(parts) => {
-            let p: Vec<String> = parts.iter().map(|x| filter(sql, alias, x)).collect();
-            format!("({})", p.join(" AND "))
-        }
-        Filter::Eq { column, value } => {
-            let v = bound(sql, column.ty, value);
-            format!("{} = {v}", col(alias, &column.name))
-        }
-        Filter::In {
-            column,
-            values: vals,
-            or_null,
-        } => {
-            let c = col(alias, &column.name);
-            let any = if vals.is_empty() {
-                "FALSE".to_owned()
-            } else if column.ty == FieldType::Jsonb || column.ty == FieldType::Binary {
-                let parts: Vec<String> = vals
-                    .iter()
-                    .map(|v| format!("{c} = {}", bound(sql, column.ty, v)))
-                    .collect();
-                format!("({})", parts.join(" OR "))
-            } else {
-                let texts: Vec<String> = vals.iter().map(values::sql_text).collect();
-                let p = sql.texts(texts);
-                let ty = column.ty.pg_type();
-                if column.ty == FieldType::Text {
-                    format!("{c} = ANY({p})")
-                } else {
-                    format!("{c} = ANY({p}::{ty}[])")
-                }
-            };
-            if *or_null {
-                format!("({any} OR {c} IS NULL)")
-            } else {
-                any
-            }
-        }
-        Filter::IsNull { column } => format!("{} IS NULL", col(alias, &column.name)),
-        Filter::Contains { column, value } => {
-            let p = sql.text(value.to_string());
-            format!("{} @> {p}::jsonb", col(alias, &column.name))
-        }
     }
 }
 
@@ -228,6 +179,7 @@ pub fn doc_has(d: &str, c: &Column) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use abbotik_domain::data::filter::Filter;
     use serde_json::json;
 
     fn c(name: &str, ty: FieldType) -> Column {
