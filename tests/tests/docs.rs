@@ -601,6 +601,27 @@ async fn registry_examples_hold_against_the_server() {
     s.exec(Call::new("PATCH", "/api/data/{model}/{id}", &one).token(t))
         .await;
 
+    // Find: the example body, then a saved filter of the `filters` system model by name.
+    s.exec(Call::new("POST", "/api/find/{model}", "/api/find/orders").token(t))
+        .await;
+    setup(
+        &app,
+        "POST",
+        "/api/data/filters",
+        t,
+        Some(json!({"model_name": "orders", "name": "open", "where": {"state": {"$ne": "void"}}})),
+    )
+    .await;
+    s.exec(
+        Call::new(
+            "GET",
+            "/api/find/{model}/{target}",
+            "/api/find/orders/open?limit=10",
+        )
+        .token(t),
+    )
+    .await;
+
     // Relationship children: `orders` is the relationship name of `orders.customer_id`.
     let rel = format!("/api/data/customers/{cust}/orders");
     let rp = "/api/data/{model}/{id}/{relationship}";

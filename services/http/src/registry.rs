@@ -79,6 +79,7 @@ pub fn all() -> Vec<&'static RouteDoc> {
         crate::routes::machine::ROUTES,
         crate::routes::describe::ROUTES,
         crate::routes::data::ROUTES,
+        crate::routes::find::ROUTES,
         crate::routes::trashed::ROUTES,
         crate::routes::stat::ROUTES,
         crate::docs::ROUTES,

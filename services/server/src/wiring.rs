@@ -187,10 +187,17 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
     Ok(AppState::new(AppServices {
         auth,
         machine,
-        data: Arc::new(abbotik_domain::data::DataService::new(
-            Arc::new(abbotik_adapters::postgres::record_store::PgRecordStore::new(res.db.clone())),
-            describe.clone(),
-        )),
+        data: Arc::new(
+            abbotik_domain::data::DataService::new(
+                Arc::new(
+                    abbotik_adapters::postgres::record_store::PgRecordStore::new(res.db.clone()),
+                ),
+                describe.clone(),
+            )
+            .with_counter(Arc::new(
+                abbotik_adapters::postgres::find_store::PgRecordCounter::new(res.db.clone()),
+            )),
+        ),
         describe,
         limits,
         users: Arc::new(abbotik_domain::users::UsersService::new(Arc::new(

@@ -11,6 +11,7 @@ mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
 mod filter_sql;
+pub mod find_store;
 mod identity;
 pub mod janitor;
 pub mod machine_store;

@@ -10,6 +10,7 @@ pub mod access;
 pub mod export;
 mod fast_read;
 pub mod filter;
+mod find;
 pub mod query;
 mod records;
 mod relations;
@@ -21,7 +22,8 @@ use crate::describe::DescribeService;
 use crate::ident::{self, Ident};
 use crate::model::{FieldType, ModelDef};
 use crate::ports::records::{
-    CascadeStep, Column, Doc, Outcome, Problem, RecordStore, RefCheck, Table, UniqueIndex,
+    CascadeStep, Column, Doc, Outcome, Problem, RecordCounter, RecordStore, RefCheck, Table,
+    UniqueIndex,
 };
 use crate::{Error, ErrorCode, Result, TenantCtx};
 use serde_json::{json, Value};
@@ -38,6 +40,8 @@ const MAX_CASCADE_DEPTH: usize = 8;
 pub struct DataService {
     store: Arc<dyn RecordStore>,
     describe: Arc<DescribeService>,
+    /// Totals of find (A6.1); without one, `count` answers 503.
+    counter: Option<Arc<dyn RecordCounter>>,
 }
 
 /// A rendered answer: JSON text of `data` (records straight from the database).
@@ -45,7 +49,17 @@ pub type Raw = String;
 
 impl DataService {
     pub fn new(store: Arc<dyn RecordStore>, describe: Arc<DescribeService>) -> Self {
-        Self { store, describe }
+        Self {
+            store,
+            describe,
+            counter: None,
+        }
+    }
+
+    /// With the counter of find totals.
+    pub fn with_counter(mut self, counter: Arc<dyn RecordCounter>) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     async fn model(&self, ctx: &TenantCtx, name: &str) -> Result<Arc<ModelDef>> {

@@ -278,3 +278,10 @@ pub trait RecordStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<(String, String)>>;
 }
+
+/// Counts of reads (find `count`/`includeTotal`, A6.1): matches ignoring limit and offset.
+#[async_trait::async_trait]
+pub trait RecordCounter: Send + Sync {
+    /// How many rows the read's table, trash scope and filter match.
+    async fn count(&self, ctx: &TenantCtx, q: &Select) -> Result<i64>;
+}

@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod data;
 pub mod describe;
+pub mod find;
 pub mod health;
 pub mod invites;
 pub mod keys;
