@@ -113,7 +113,7 @@ pub fn map_db_error(e: tokio_postgres::Error) -> Error {
             // Only `$regex`/`$nregex` patterns reach PostgreSQL's regex compiler (A6.6).
             return Error::msg(
                 ErrorCode::FilterInvalidRegex,
-                format!("Invalid regular expression: {}", db.message()),
+                format!("Invalid $regex pattern ({})", db.message()),
             )
             .with_data(serde_json::json!({ "path": "where" }));
         }
