@@ -539,6 +539,11 @@ async fn saved_filters_and_data_where() {
     let r = app
         .get(&format!("/api/data/items?where={w}"), t.token())
         .await;
-    err(&r, 400, "FILTER_INVALID_REGEX");
+    assert_eq!(
+        err(&r, 400, "FILTER_INVALID_REGEX")["path"],
+        "where.name.$regex"
+    );
     assert_eq!(matches(&app, &t, json!({})).await, k(&[1, 3, 4, 5]));
+    let r = find(&app, &t, json!({"name": "a\u{0}b"})).await;
+    assert_eq!(err(&r, 400, "FILTER_INVALID_VALUE")["path"], "where.name");
 }

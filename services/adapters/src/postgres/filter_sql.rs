@@ -289,3 +289,82 @@ fn json_ordered(sql: &mut Sql, x: &str, xt: &str, v: &Value) -> (String, String)
         (format!("{xt} COLLATE \"C\""), p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abbotik_domain::ident::Ident;
+    use serde_json::json;
+
+    fn c(name: &str, ty: FieldType) -> Column {
+        Column {
+            name: Ident::trusted(name),
+            ty,
+        }
+    }
+
+    fn compile(f: &Filter) -> (String, usize) {
+        let mut sql = Sql::default();
+        let s = filter(&mut sql, "t", f);
+        (s, sql.params.len())
+    }
+
+    #[test]
+    fn values_are_bound_and_text_orders_bytewise() {
+        let (s, n) = compile(&Filter::Or(vec![
+            Filter::Cmp {
+                column: c("name", FieldType::Text),
+                op: CmpOp::Gt,
+                value: json!("x'; DROP TABLE t; --"),
+            },
+            Filter::NotIn {
+                column: c("n", FieldType::Integer),
+                values: vec![json!(1)],
+                or_null: true,
+            },
+            Filter::Text {
+                column: c("n", FieldType::Integer),
+                op: TextOp::Find,
+                pattern: "5%".into(),
+            },
+        ]));
+        assert_eq!(
+            s,
+            "(t.\"name\" COLLATE \"C\" > $1::text OR (NOT (t.\"n\" = ANY($2::text[]::integer[])) AND t.\"n\" IS NOT NULL) OR t.\"n\"::text ILIKE $3::text)"
+        );
+        assert_eq!(n, 3);
+        assert!(!s.contains("DROP"));
+        assert_eq!(like_escape("5%_\\"), "5\\%\\_\\\\");
+    }
+
+    #[test]
+    fn constants_and_regex_guard() {
+        assert_eq!(compile(&Filter::False).0, "FALSE");
+        assert_eq!(compile(&Filter::Or(vec![])).0, "FALSE");
+        assert_eq!(compile(&Filter::And(vec![])).0, "TRUE");
+        let (s, n) = compile(&Filter::Text {
+            column: c("name", FieldType::Text),
+            op: TextOp::Regex,
+            pattern: "(".into(),
+        });
+        assert_eq!(s, "(('' ~ $1::text) IS NOT NULL AND t.\"name\" ~ $1::text)");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn json_paths_are_bound() {
+        let (s, n) = compile(&Filter::Json {
+            column: c("meta", FieldType::Jsonb),
+            path: vec!["a'b".into()],
+            test: JsonTest::Cmp {
+                op: CmpOp::Gt,
+                value: json!(3),
+            },
+        });
+        assert_eq!(
+            s,
+            "(CASE WHEN jsonb_typeof((t.\"meta\" #> $1::text[])) = 'number' THEN (t.\"meta\" #>> $1::text[])::numeric END) > $2::text::numeric"
+        );
+        assert_eq!(n, 2);
+    }
+}

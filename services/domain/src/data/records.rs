@@ -160,7 +160,9 @@ impl DataService {
         if sel.limit == 0 {
             return Ok("[]".into());
         }
-        Ok(join(&self.store.select(ctx, &sel).await?))
+        let rows = self.store.select(ctx, &sel).await;
+        let rows = rows.map_err(|e| filter::locate_regex_param(e, opts.r#where.as_deref()))?;
+        Ok(join(&rows))
     }
 
     /// One record by id within the trash scope, or `404 RECORD_NOT_FOUND`.

@@ -11,7 +11,7 @@ mod parse;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use parse::{first_regex_path, locate_regex_error, parse, parse_param};
+pub use parse::{first_regex_path, locate_regex_error, locate_regex_param, parse, parse_param};
 
 use super::values;
 use crate::ident;

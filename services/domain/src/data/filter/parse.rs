@@ -284,6 +284,14 @@ impl Parser<'_> {
 
     /// The value of a field key: shorthand forms or an object of operators.
     fn condition(&mut self, t: &Target, v: &Value, path: &str, depth: usize) -> Result<Filter> {
+        // PostgreSQL stores no NUL in text or jsonb: such an operand can match nothing and
+        // must not reach the database as an error of its own.
+        if has_nul(v) {
+            return Err(invalid(
+                path,
+                "NUL (\\u0000) is not allowed in a filter value",
+            ));
+        }
         match v {
             Value::Object(o) => {
                 let ops = o.keys().filter(|k| k.starts_with('$')).count();
@@ -643,6 +651,15 @@ impl Parser<'_> {
     }
 }
 
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, x)| k.contains('\0') || has_nul(x)),
+        _ => false,
+    }
+}
+
 fn json(c: &Column, p: &[String], test: JsonTest) -> Filter {
     Filter::Json {
         column: c.clone(),
@@ -682,4 +699,12 @@ pub fn locate_regex_error(e: Error, r#where: &Value, root: &str) -> Error {
     }
     let path = first_regex_path(r#where, root).unwrap_or_else(|| root.to_owned());
     e.with_data(json!({ "path": path }))
+}
+
+/// [`locate_regex_error`] for the `where` query parameter (JSON text) of `/api/data`.
+pub fn locate_regex_param(e: Error, r#where: Option<&str>) -> Error {
+    match r#where.and_then(|w| serde_json::from_str::<Value>(w).ok()) {
+        Some(v) => locate_regex_error(e, &v, "where"),
+        None => e,
+    }
 }

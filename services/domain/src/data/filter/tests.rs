@@ -434,3 +434,15 @@ fn jsonb_paths() {
     assert_eq!(d["operator"], "$elemMatch");
     assert_eq!(d["path"], "where[\"meta.a\"].$elemMatch");
 }
+
+#[test]
+fn nul_is_refused() {
+    for w in [
+        json!({"state": "a\u{0}b"}),
+        json!({"meta": {"k\u{0}": 1}}),
+        json!({"meta.a": {"$in": ["\u{0}"]}}),
+        json!({"state": {"$like": "\u{0}"}}),
+    ] {
+        assert_eq!(e(w.clone()).0, ErrorCode::FilterInvalidValue, "{w}");
+    }
+}
