@@ -92,6 +92,34 @@ const WRITE_ERRORS: &[&str] = &[
     "RECORD_REFERENCE_INVALID",
 ];
 
+/// The bulk PATCH: write errors plus the `where` language (A6.6).
+const PATCH_WHERE_ERRORS: &[&str] = &[
+    "AUTH_TOKEN_REQUIRED",
+    "AUTH_ROLE_INSUFFICIENT",
+    "AUTH_SUDO_REQUIRED",
+    "MODEL_NOT_FOUND",
+    "MODEL_SYSTEM_PROTECTED",
+    "MODEL_FROZEN",
+    "MODEL_EXTERNAL",
+    "MODEL_IMMUTABLE",
+    "VALIDATION_ERROR",
+    "VALIDATION_BODY_NOT_OBJECT",
+    "VALIDATION_FIELD_MISSING",
+    "VALIDATION_JSON_PARSE",
+    "FIELD_IMMUTABLE",
+    "RECORD_UNIQUE_VIOLATION",
+    "RECORD_REFERENCE_INVALID",
+    "FILTER_INVALID",
+    "FILTER_UNSUPPORTED_OPERATOR",
+    "FILTER_UNKNOWN_FIELD",
+    "FILTER_INVALID_VALUE",
+    "FILTER_INVALID_PATH",
+    "FILTER_INVALID_REGEX",
+    "FILTER_EMPTY_LOGICAL_ARRAY",
+    "FILTER_TOO_COMPLEX",
+    "FILTER_QUERY_TIMEOUT",
+];
+
 const DELETE_ERRORS: &[&str] = &[
     "AUTH_TOKEN_REQUIRED",
     "AUTH_ROLE_INSUFFICIENT",
@@ -108,6 +136,12 @@ const DELETE_ERRORS: &[&str] = &[
     "FILTER_INVALID",
     "FILTER_UNSUPPORTED_OPERATOR",
     "FILTER_UNKNOWN_FIELD",
+    "FILTER_INVALID_VALUE",
+    "FILTER_INVALID_PATH",
+    "FILTER_INVALID_REGEX",
+    "FILTER_EMPTY_LOGICAL_ARRAY",
+    "FILTER_TOO_COMPLEX",
+    "FILTER_QUERY_TIMEOUT",
 ];
 
 pub const ROUTES: &[RouteDoc] = &[
@@ -160,7 +194,7 @@ pub const ROUTES: &[RouteDoc] = &[
         request: Some(r#"{"state":"paid"}"#),
         response: r#"{"success":true,"data":[{"id":"0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10","number":"A-1","state":"paid","created_at":"2026-05-06T14:00:00.000000Z","updated_at":"2026-05-06T14:05:00.000000Z","trashed_at":null,"deleted_at":null,"access_read":[],"access_edit":[],"access_full":[],"access_deny":[]}]}"#,
         status: 200,
-        errors: WRITE_ERRORS,
+        errors: PATCH_WHERE_ERRORS,
         handler: || patch(patch_where),
     },
     RouteDoc {
