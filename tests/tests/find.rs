@@ -544,6 +544,18 @@ async fn saved_filters_and_data_where() {
         "where.name.$regex"
     );
     assert_eq!(matches(&app, &t, json!({})).await, k(&[1, 3, 4, 5]));
+    for m in ["PATCH", "DELETE"] {
+        let body = (m == "PATCH").then(|| json!({"flag": false}));
+        let r = app
+            .call(m, &format!("/api/data/items?where={w}"), t.token(), body)
+            .await;
+        assert_eq!(
+            err(&r, 400, "FILTER_INVALID_REGEX")["path"],
+            "where.name.$regex",
+            "{m}"
+        );
+    }
+    assert_eq!(matches(&app, &t, json!({})).await, k(&[1, 3, 4, 5]));
     let r = find(&app, &t, json!({"name": "a\u{0}b"})).await;
     assert_eq!(err(&r, 400, "FILTER_INVALID_VALUE")["path"], "where.name");
 }

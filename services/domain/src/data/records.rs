@@ -469,7 +469,10 @@ impl DataService {
             .into_iter()
             .next()
             .ok_or_else(|| Error::internal("no doc"))?;
-        Ok(join(&self.update_filter(ctx, &m, doc, f, opts).await?))
+        let rows = self.update_filter(ctx, &m, doc, f, opts).await;
+        Ok(join(
+            &rows.map_err(|e| filter::locate_regex_param(e, Some(w)))?,
+        ))
     }
 
     /// Trash (or trash and purge) rows; `Life` with the model's cascade.
@@ -522,9 +525,10 @@ impl DataService {
         if matches!(&target, Target::Ids(ids) if ids.is_empty()) {
             return Ok("[]".into());
         }
-        Ok(join(
-            &self.life(ctx, &m, lop, target, Filter::True, opts).await?,
-        ))
+        let rows = self.life(ctx, &m, lop, target, Filter::True, opts).await;
+        Ok(join(&rows.map_err(|e| {
+            filter::locate_regex_param(e, opts.r#where.as_deref())
+        })?))
     }
 
     /// `DELETE /api/data/:model/:id` (`?permanent=true` purges).
