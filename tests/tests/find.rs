@@ -2,8 +2,11 @@
 //! arrays, jsonb, extreme numbers), the empty-array table, error codes with their paths,
 //! injection attempts, totals, the body forms, saved filters, and `?where` on `/api/data`.
 
-use abbotik_testkit::{enc, err, okd, spawn_app, Resp, TestApp, TestTenant};
+use abbotik_testkit::{
+    enc, err, okd, spawn_app, spawn_app_with, test_db, Resp, TestApp, TestTenant,
+};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const FIELDS: &str = r#"{"fields":[
     {"field_name":"k","type":"text"},
@@ -567,4 +570,45 @@ async fn saved_filters_and_data_where() {
     assert_eq!(matches(&app, &t, json!({})).await, k(&[1, 3, 4, 5]));
     let r = find(&app, &t, json!({"name": "a\u{0}b"})).await;
     assert_eq!(err(&r, 400, "FILTER_INVALID_VALUE")["path"], "where.name");
+}
+
+/// A6.6: with one query slot per tenant, a find waits while another holds the slot (here:
+/// blocked on a table lock taken behind the API), then answers 429 with `scope:"query"`;
+/// another tenant is not affected.
+#[tokio::test]
+async fn query_slots_per_tenant() {
+    let app = spawn_app_with(&[("ABBOTIK_QUERY_CONCURRENCY_PER_TENANT", "1")]).await;
+    let t = TestTenant::new(&app).await;
+    let other = TestTenant::new(&app).await;
+    for tt in [&t, &other] {
+        let r = app
+            .post(
+                "/api/describe/items",
+                tt.token(),
+                json!({"fields":[{"field_name":"k","type":"text"}]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let db = test_db().await;
+    db.batch_execute(&format!(
+        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"items\" IN ACCESS EXCLUSIVE MODE",
+        t.name
+    ))
+    .await
+    .unwrap();
+    let held = find(&app, &t, json!({}));
+    let refused = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = find(&app, &t, json!({})).await;
+        let o = app
+            .call("POST", "/api/find/items", other.token(), Some(json!({})))
+            .await;
+        db.batch_execute("COMMIT").await.unwrap();
+        (r, o)
+    };
+    let (first, (second, o)) = tokio::join!(held, refused);
+    assert_eq!(okd(&first, 200), json!([]));
+    assert_eq!(err(&second, 429, "RATE_LIMITED")["scope"], "query");
+    assert_eq!(okd(&o, 200), json!([]));
 }

@@ -255,6 +255,7 @@ impl DataService {
             offset: req.offset,
         };
         let locate = |e| filter::locate_regex_error(e, &req.r#where, "where");
+        let _slot = self.query_slot(ctx).await?;
         let rows = if sel.limit == 0 {
             "[]".to_owned()
         } else {

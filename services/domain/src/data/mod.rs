@@ -11,6 +11,7 @@ pub mod export;
 mod fast_read;
 pub mod filter;
 mod find;
+pub mod gate;
 pub mod query;
 mod records;
 mod relations;
@@ -42,6 +43,8 @@ pub struct DataService {
     describe: Arc<DescribeService>,
     /// Totals of find (A6.1); without one, `count` answers 503.
     counter: Option<Arc<dyn RecordCounter>>,
+    /// Per-tenant concurrency of find and list queries (A6.6); none = unbounded.
+    gate: Option<Arc<gate::QueryGate>>,
 }
 
 /// A rendered answer: JSON text of `data` (records straight from the database).
@@ -53,6 +56,24 @@ impl DataService {
             store,
             describe,
             counter: None,
+            gate: None,
+        }
+    }
+
+    /// With the per-tenant query gate (A6.6).
+    pub fn with_query_gate(mut self, gate: gate::QueryGate) -> Self {
+        self.gate = Some(Arc::new(gate));
+        self
+    }
+
+    /// A query slot of the caller's tenant (held while the permit lives).
+    pub(crate) async fn query_slot(
+        &self,
+        ctx: &TenantCtx,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+        match &self.gate {
+            Some(g) => g.enter(ctx.tenant_id).await.map(Some),
+            None => Ok(None),
         }
     }
 

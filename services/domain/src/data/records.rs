@@ -160,6 +160,7 @@ impl DataService {
         if sel.limit == 0 {
             return Ok("[]".into());
         }
+        let _slot = self.query_slot(ctx).await?;
         let rows = self.store.select(ctx, &sel).await;
         let rows = rows.map_err(|e| filter::locate_regex_param(e, opts.r#where.as_deref()))?;
         Ok(join(&rows))
