@@ -612,3 +612,29 @@ async fn query_slots_per_tenant() {
     assert_eq!(err(&second, 429, "RATE_LIMITED")["scope"], "query");
     assert_eq!(okd(&o, 200), json!([]));
 }
+
+/// A6.6: a find that runs past the statement timeout (here: blocked on a lock taken behind the
+/// API) answers `400 FILTER_QUERY_TIMEOUT` with a path.
+#[tokio::test]
+async fn statement_timeout_is_a_filter_error() {
+    let app = spawn_app_with(&[("ABBOTIK_STATEMENT_TIMEOUT_MS", "2000")]).await;
+    let t = TestTenant::new(&app).await;
+    let r = app
+        .post(
+            "/api/describe/items",
+            t.token(),
+            json!({"fields":[{"field_name":"k","type":"text"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let db = test_db().await;
+    db.batch_execute(&format!(
+        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"items\" IN ACCESS EXCLUSIVE MODE",
+        t.name
+    ))
+    .await
+    .unwrap();
+    let r = find(&app, &t, json!({"k": {"$regex": "a"}})).await;
+    db.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(err(&r, 400, "FILTER_QUERY_TIMEOUT")["path"], "where");
+}

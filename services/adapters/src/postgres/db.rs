@@ -107,7 +107,10 @@ pub fn map_db_error(e: tokio_postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         if *code == SqlState::QUERY_CANCELED {
-            return Error::new(ErrorCode::FilterQueryTimeout).with_internal(db.message());
+            // Every FILTER_* error names a path (A6.6): the filter as a whole.
+            return Error::new(ErrorCode::FilterQueryTimeout)
+                .with_data(serde_json::json!({ "path": "where" }))
+                .with_internal(db.message());
         }
         if *code == SqlState::INVALID_REGULAR_EXPRESSION {
             // Only `$regex`/`$nregex` patterns reach PostgreSQL's regex compiler (A6.6).

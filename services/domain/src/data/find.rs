@@ -228,7 +228,11 @@ impl DataService {
                 ErrorCode::FilterNotFound,
                 format!("Saved filter not found: {}", ident::clip(target)),
             )
-            .with_data(json!({ "model": m.model_name, "target": ident::clip(target) })));
+            .with_data(json!({
+                "path": "target",
+                "model": m.model_name,
+                "target": ident::clip(target),
+            })));
         };
         serde_json::from_str(row).map_err(Error::internal)
     }

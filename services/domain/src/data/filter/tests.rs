@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::{FieldDef, FieldIndexes};
 use crate::time::Ts;
-use crate::ErrorCode;
+use crate::{Error, ErrorCode};
 use serde_json::json;
 
 pub fn field(model: &str, name: &str, ty: FieldType) -> FieldDef {
@@ -445,4 +445,19 @@ fn nul_is_refused() {
     ] {
         assert_eq!(e(w.clone()).0, ErrorCode::FilterInvalidValue, "{w}");
     }
+}
+
+#[test]
+fn regex_paths() {
+    let w = json!({"$or": [{"state": "a"}, {"meta.s": {"$not": {"$nregex": "("}}}]});
+    assert_eq!(
+        first_regex_path(&w, "where").as_deref(),
+        Some("where.$or[1][\"meta.s\"].$not.$nregex")
+    );
+    let e = locate_regex_error(Error::new(ErrorCode::FilterInvalidRegex), &w, "where");
+    assert_eq!(
+        e.data.unwrap()["path"],
+        "where.$or[1][\"meta.s\"].$not.$nregex"
+    );
+    assert_eq!(first_regex_path(&json!({"state": "a"}), "where"), None);
 }
