@@ -21,7 +21,7 @@ const OPERATORS: [&str; 31] = [
     "$nlike", "$ilike", "$nilike", "$regex", "$nregex", "$any", "$all", "$nany", "$nall", "$size",
     "$exists", "$null", "$find", "$text", "$search", "$and", "$or", "$not", "$nand", "$nor",
 ];
-const TYPES: [Ty; 7] = [
+const TYPES: [Ty; 8] = [
     Ty::Text,
     Ty::Integer,
     Ty::Decimal,
@@ -29,7 +29,10 @@ const TYPES: [Ty; 7] = [
     Ty::Timestamp,
     Ty::TextArray,
     Ty::IntegerArray,
+    Ty::Jsonb,
 ];
+/// Paths generated into a jsonb field: a scalar, a nested scalar, an array, an array element.
+const PATHS: [&str; 4] = ["a", "b.c", "t", "t.0"];
 /// Words that are their own stems and not stop words, so `$search` is word containment.
 const VOCAB: [&str; 10] = [
     "apple", "river", "stone", "cloud", "tiger", "piano", "lemon", "rocket", "forest", "candle",
@@ -112,7 +115,129 @@ impl Gen {
                 let n = self.rng.gen_range(0..4);
                 Value::Array((0..n).map(|_| json!(self.rng.gen_range(0..6))).collect())
             }
+            Ty::Jsonb => {
+                let mut o = Map::new();
+                if self.chance(0.8) {
+                    o.insert("a".into(), self.json_scalar());
+                }
+                if self.chance(0.6) {
+                    o.insert("b".into(), json!({"c": self.rng.gen_range(0..5)}));
+                }
+                if self.chance(0.6) {
+                    let t = if self.chance(0.85) {
+                        let n = self.rng.gen_range(0..4);
+                        Value::Array((0..n).map(|_| self.json_elem()).collect())
+                    } else {
+                        self.json_scalar()
+                    };
+                    o.insert("t".into(), t);
+                }
+                Value::Object(o)
+            }
         }
+    }
+    fn json_scalar(&mut self) -> Value {
+        match self.rng.gen_range(0..6) {
+            0 => Value::Null,
+            1 => json!(self.chance(0.5)),
+            2 | 3 => json!(self.rng.gen_range(-3..12)),
+            _ => json!(*self.pick(&["apple", "river", "10", "Ab", "日本"])),
+        }
+    }
+    fn json_elem(&mut self) -> Value {
+        if self.chance(0.5) {
+            json!(self.rng.gen_range(0..4))
+        } else {
+            json!(*self.pick(&["x", "y", "z"]))
+        }
+    }
+    /// A condition on a path inside a jsonb field, or on the whole field.
+    fn json_condition(&mut self, name: &str, seen: &[Value]) -> (String, Value) {
+        if self.chance(0.2) {
+            let v = match self.rng.gen_range(0..4) {
+                0 => Value::Null,
+                1 => {
+                    self.mark("$null");
+                    json!({"$null": self.chance(0.5)})
+                }
+                2 => {
+                    self.mark("$exists");
+                    json!({"$exists": self.chance(0.5)})
+                }
+                _ => {
+                    self.mark("jsonb containment");
+                    let held: Vec<&Value> = seen.iter().filter(|v| v.is_object()).collect();
+                    match held.first() {
+                        Some(_) if self.chance(0.7) => {
+                            let d = (*self.pick(&held)).clone();
+                            let k = d.as_object().unwrap().keys().next().cloned();
+                            match k {
+                                Some(k) => json!({ k.clone(): d[&k].clone() }),
+                                None => json!({}),
+                            }
+                        }
+                        _ => json!({"a": self.json_scalar()}),
+                    }
+                }
+            };
+            return (name.to_owned(), v);
+        }
+        let path = *self.pick(&PATHS);
+        let key = format!("{name}.{path}");
+        self.mark("jsonb path");
+        let scalar = |g: &mut Gen| -> Value {
+            if path == "b.c" {
+                json!(g.rng.gen_range(0..5))
+            } else if path == "t.0" {
+                g.json_elem()
+            } else {
+                g.json_scalar()
+            }
+        };
+        let mut ops = vec!["=", "null", "$eq", "$ne", "$in", "$nin", "$exists", "$null"];
+        if path == "a" || path == "b.c" {
+            ops.extend(["$gt", "$lte", "$between"]);
+        }
+        if path == "a" {
+            ops.extend(["$like", "$ilike", "$find"]);
+        }
+        if path == "t" {
+            ops = vec![
+                "$any", "$all", "$nany", "$nall", "$size", "$exists", "$null",
+            ];
+        }
+        let op = *self.pick(&ops);
+        let v = match op {
+            "=" => return (key, scalar(self)),
+            "null" => return (key, Value::Null),
+            "$eq" | "$ne" => scalar(self),
+            "$in" | "$nin" => {
+                let n = self.rng.gen_range(0..4);
+                Value::Array((0..n).map(|_| scalar(self)).collect())
+            }
+            "$exists" | "$null" => json!(self.chance(0.5)),
+            "$gt" | "$lte" => {
+                if self.chance(0.6) {
+                    json!(self.rng.gen_range(-3..12))
+                } else {
+                    json!(*self.pick(&["1", "5", "apple", "b"]))
+                }
+            }
+            "$between" => {
+                let a = self.rng.gen_range(-3..6);
+                json!([a, a + self.rng.gen_range(0..6)])
+            }
+            "$like" | "$ilike" => json!(*self.pick(&["a%", "%1%", "_", "AP%", "%e%"])),
+            "$find" => json!(*self.pick(&["pp", "1", "RIV", "b"])),
+            "$any" | "$all" | "$nany" | "$nall" => {
+                let n = self.rng.gen_range(0..3);
+                Value::Array((0..n).map(|_| self.json_elem()).collect())
+            }
+            "$size" => json!(self.rng.gen_range(0..4)),
+            _ => unreachable!(),
+        };
+        self.mark(op);
+        (key, json!({ op: v }))
     }
     fn value(&mut self, ty: Ty) -> Value {
         if self.chance(0.15) {
@@ -315,8 +440,13 @@ impl Gen {
                 o.insert(op.to_owned(), v);
             } else {
                 let (name, ty) = self.pick(&m.fields).clone();
-                let c = self.condition(ty, &cols[&name], 1);
-                o.insert(name, c);
+                if ty == Ty::Jsonb {
+                    let (key, c) = self.json_condition(&name, &cols[&name]);
+                    o.insert(key, c);
+                } else {
+                    let c = self.condition(ty, &cols[&name], 1);
+                    o.insert(name, c);
+                }
             }
         }
         Value::Object(o)
@@ -450,8 +580,12 @@ async fn filters_select_what_the_contract_says() {
     }
     println!("{done} cases (seed {seed}): {some} selected some records, {none} none, {every} all");
     println!("cases per operator:");
-    for op in OPERATORS {
-        println!("  {op:9} {}", g.used.get(op).copied().unwrap_or(0));
+    for op in OPERATORS
+        .iter()
+        .copied()
+        .chain(["jsonb path", "jsonb containment"])
+    {
+        println!("  {op:18} {}", g.used.get(op).copied().unwrap_or(0));
     }
     assert!(
         failures.is_empty(),

@@ -20,6 +20,7 @@ pub enum Ty {
     Timestamp,
     TextArray,
     IntegerArray,
+    Jsonb,
 }
 
 impl Ty {
@@ -32,6 +33,7 @@ impl Ty {
             Ty::Timestamp => "timestamp",
             Ty::TextArray => "text[]",
             Ty::IntegerArray => "integer[]",
+            Ty::Jsonb => "jsonb",
         }
     }
     pub fn is_array(self) -> bool {
@@ -96,11 +98,18 @@ fn object(m: &Model, rec: &Map<String, Value>, w: &Value) -> T {
             },
             "$nand" => not(all(m, rec, v)),
             "$nor" => not(any(m, rec, v)),
-            field => {
-                let ty = m.ty(field);
-                let f = rec.get(field).unwrap_or(&Value::Null);
-                condition(ty, f, v)
-            }
+            key => match key.split_once('.') {
+                Some((field, path)) => {
+                    let doc = rec.get(field).unwrap_or(&Value::Null);
+                    let segs: Vec<&str> = path.split('.').collect();
+                    json_condition(at_path(doc, &segs), v)
+                }
+                None => {
+                    let ty = m.ty(key);
+                    let f = rec.get(key).unwrap_or(&Value::Null);
+                    condition(ty, f, v)
+                }
+            },
         };
         acc = and(acc, t);
     }
@@ -124,6 +133,9 @@ fn any(m: &Model, rec: &Map<String, Value>, v: &Value) -> T {
 /// One field's condition: scalar → `$eq`, null → IS NULL, array → `$in` (exact equality on
 /// an array field), object of operators → all of them.
 fn condition(ty: Ty, f: &Value, c: &Value) -> T {
+    if ty == Ty::Jsonb {
+        return jsonb_field(f, c);
+    }
     match c {
         Value::Null => Some(f.is_null()),
         Value::Array(a) if ty.is_array() => eq(ty, f, &Value::Array(a.clone())),
@@ -142,7 +154,7 @@ fn cmp(ty: Ty, a: &Value, b: &Value) -> Option<Ordering> {
         // Generated timestamps share one format, so text order is time order; text compares
         // by bytes (COLLATE "C").
         Ty::Text | Ty::Timestamp => Some(a.as_str()?.as_bytes().cmp(b.as_str()?.as_bytes())),
-        Ty::TextArray | Ty::IntegerArray => None,
+        Ty::TextArray | Ty::IntegerArray | Ty::Jsonb => None,
     }
 }
 
@@ -338,6 +350,200 @@ fn operator(ty: Ty, f: &Value, op: &str, v: &Value) -> T {
         }
         "$not" => not(condition(ty, f, v)),
         other => panic!("the generator made an unknown operator {other}"),
+    }
+}
+
+// ---- jsonb (A6.3 containment, A6.5 dotted paths) ------------------------------------------
+
+/// The value at `segs` inside `doc` (an all-digit segment also indexes arrays); `None` when a
+/// key is missing. A JSON `null` found there is returned as `Some(Null)`.
+fn at_path<'a>(doc: &'a Value, segs: &[&str]) -> Option<&'a Value> {
+    let mut cur = doc;
+    for s in segs {
+        cur = match cur {
+            Value::Object(o) => o.get(*s)?,
+            Value::Array(a) if s.bytes().all(|b| b.is_ascii_digit()) => {
+                a.get(s.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// JSON equality as jsonb compares: numbers numerically, everything else exactly.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// jsonb containment `a @> b`.
+fn json_contains(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => y
+            .iter()
+            .all(|(k, v)| x.get(k).is_some_and(|w| json_contains(w, v))),
+        (Value::Array(x), Value::Array(y)) => {
+            y.iter().all(|v| x.iter().any(|w| json_contains(w, v)))
+        }
+        (Value::Array(x), scalar) if !scalar.is_object() => x.iter().any(|w| json_eq(w, scalar)),
+        _ => json_eq(a, b),
+    }
+}
+
+/// `#>>` of a scalar found at a path (the generator compares text only on scalar paths).
+fn json_text(x: &Value) -> Option<String> {
+    match x {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A condition on a whole jsonb field: an object without `$` keys is containment.
+fn jsonb_field(f: &Value, c: &Value) -> T {
+    match c {
+        Value::Null => Some(f.is_null()),
+        Value::Object(o) if !o.keys().any(|k| k.starts_with('$')) => {
+            if f.is_null() {
+                None
+            } else {
+                Some(json_contains(f, c))
+            }
+        }
+        Value::Object(ops) => ops.iter().fold(Some(true), |acc, (op, v)| {
+            and(
+                acc,
+                match op.as_str() {
+                    "$exists" => Some(f.is_null() != v.as_bool().unwrap()),
+                    "$null" => Some(f.is_null() == v.as_bool().unwrap()),
+                    other => panic!("the generator made {other} on a whole jsonb field"),
+                },
+            )
+        }),
+        other => panic!("the generator made {other} on a whole jsonb field"),
+    }
+}
+
+/// A condition on a dotted path: `x` is what is there (`None`: the key is missing).
+fn json_condition(x: Option<&Value>, c: &Value) -> T {
+    match c {
+        Value::Null => Some(x.is_none_or(Value::is_null)),
+        Value::Array(list) => json_op(x, "$in", &Value::Array(list.clone())),
+        Value::Object(ops) => ops
+            .iter()
+            .fold(Some(true), |acc, (op, v)| and(acc, json_op(x, op, v))),
+        scalar => json_op(x, "$eq", scalar),
+    }
+}
+
+fn json_op(x: Option<&Value>, op: &str, v: &Value) -> T {
+    // A JSON null behaves as SQL NULL for every comparison.
+    let val = x.filter(|x| !x.is_null());
+    let text = || val.and_then(json_text);
+    match op {
+        "$eq" if v.is_null() => Some(val.is_none()),
+        "$eq" => val.map(|x| json_eq(x, v)),
+        "$ne" | "$neq" if v.is_null() => Some(val.is_some()),
+        "$ne" | "$neq" => val.map(|x| !json_eq(x, v)),
+        "$in" | "$nin" => {
+            let list = v.as_array().unwrap();
+            if list.is_empty() {
+                return Some(op == "$nin");
+            }
+            let has_null = list.iter().any(Value::is_null);
+            let found = val.map(|x| list.iter().any(|w| !w.is_null() && json_eq(x, w)));
+            match (op, found) {
+                ("$in", None) => has_null.then_some(true),
+                ("$in", Some(f)) => Some(f),
+                (_, None) => has_null.then_some(false),
+                (_, Some(f)) => Some(!f),
+            }
+        }
+        "$gt" | "$gte" | "$lt" | "$lte" | "$between" => {
+            let (lo, hi) = match op {
+                "$between" => (Some(&v[0]), Some(&v[1])),
+                "$gt" | "$gte" => (Some(v), None),
+                _ => (None, Some(v)),
+            };
+            let ord = |a: &Value, b: &Value| -> Option<Ordering> {
+                if b.is_number() {
+                    match a {
+                        Value::Number(n) => n.as_f64()?.partial_cmp(&b.as_f64()?),
+                        _ => None,
+                    }
+                } else {
+                    let t = json_text(a)?;
+                    Some(t.as_bytes().cmp(b.as_str()?.as_bytes()))
+                }
+            };
+            let x = val?;
+            let ok_lo = lo.map(|b| {
+                ord(x, b).map(|o| {
+                    if op == "$gt" {
+                        o == Ordering::Greater
+                    } else {
+                        o != Ordering::Less
+                    }
+                })
+            });
+            let ok_hi = hi.map(|b| {
+                ord(x, b).map(|o| {
+                    if op == "$lt" {
+                        o == Ordering::Less
+                    } else {
+                        o != Ordering::Greater
+                    }
+                })
+            });
+            and(ok_lo.unwrap_or(Some(true)), ok_hi.unwrap_or(Some(true)))
+        }
+        "$like" | "$nlike" => text().map(|t| like(&t, v.as_str().unwrap()) != (op == "$nlike")),
+        "$ilike" | "$nilike" => {
+            text().map(|t| like(&fold(&t), &fold(v.as_str().unwrap())) != (op == "$nilike"))
+        }
+        "$find" | "$text" => text().map(|t| fold(&t).contains(&fold(v.as_str().unwrap()))),
+        "$exists" => Some(x.is_some() == v.as_bool().unwrap()),
+        "$null" => Some(val.is_none() == v.as_bool().unwrap()),
+        "$any" | "$all" | "$nany" | "$nall" => {
+            let want = v.as_array().unwrap();
+            if want.is_empty() {
+                return Some(matches!(op, "$all" | "$nany"));
+            }
+            let have = val?.as_array()?;
+            let has = |w: &Value| have.iter().any(|h| json_eq(h, w));
+            Some(match op {
+                "$any" => want.iter().any(has),
+                "$all" => want.iter().all(has),
+                "$nany" => !want.iter().any(has),
+                _ => !want.iter().all(has),
+            })
+        }
+        "$size" => {
+            let n = Value::from(val?.as_array()?.len() as i64);
+            size_cond_json(&n, v)
+        }
+        "$not" => not(json_condition(x, v)),
+        other => panic!("the generator made {other} on a path"),
+    }
+}
+
+fn size_cond_json(n: &Value, c: &Value) -> T {
+    match c {
+        Value::Object(ops) => ops.iter().fold(Some(true), |acc, (op, v)| {
+            and(acc, operator(Ty::Integer, n, op, v))
+        }),
+        v => eq(Ty::Integer, n, v),
     }
 }
 
