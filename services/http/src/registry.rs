@@ -80,6 +80,7 @@ pub fn all() -> Vec<&'static RouteDoc> {
         crate::routes::describe::ROUTES,
         crate::routes::data::ROUTES,
         crate::routes::find::ROUTES,
+        crate::routes::aggregate::ROUTES,
         crate::routes::trashed::ROUTES,
         crate::routes::stat::ROUTES,
         crate::docs::ROUTES,

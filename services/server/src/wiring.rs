@@ -197,6 +197,9 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             .with_counter(Arc::new(
                 abbotik_adapters::postgres::find_store::PgRecordCounter::new(res.db.clone()),
             ))
+            .with_aggregator(Arc::new(
+                abbotik_adapters::postgres::aggregate_store::PgAggregator::new(res.db.clone()),
+            ))
             .with_query_gate(abbotik_domain::data::gate::QueryGate::new(
                 cfg.query_concurrency_per_tenant as usize,
             )),

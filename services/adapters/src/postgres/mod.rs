@@ -3,6 +3,7 @@
 //! statement of the product is built in this module tree; identifiers always come from
 //! validated [`abbotik_domain::Ident`]s, quoted and schema-qualified; values are always bound.
 
+pub mod aggregate_store;
 pub mod api_key_store;
 pub mod auth_store;
 pub mod db;

@@ -28,7 +28,7 @@ fn path_err(code: ErrorCode, path: &str, msg: String) -> Error {
     Error::msg(code, msg).with_data(json!({ "path": path }))
 }
 
-fn limit_of(v: &Value) -> Result<i64> {
+pub(super) fn limit_of(v: &Value) -> Result<i64> {
     v.as_i64()
         .filter(|n| (0..=MAX_LIMIT).contains(n))
         .ok_or_else(|| {
@@ -40,7 +40,7 @@ fn limit_of(v: &Value) -> Result<i64> {
         })
 }
 
-fn offset_of(v: &Value) -> Result<i64> {
+pub(super) fn offset_of(v: &Value) -> Result<i64> {
     v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
         path_err(
             ErrorCode::FilterInvalidOffset,
@@ -50,7 +50,7 @@ fn offset_of(v: &Value) -> Result<i64> {
     })
 }
 
-fn trashed_of(v: &Value) -> Result<TrashedScope> {
+pub(super) fn trashed_of(v: &Value) -> Result<TrashedScope> {
     match v.as_str() {
         Some("exclude") => Ok(TrashedScope::Exclude),
         Some("include") => Ok(TrashedScope::Include),

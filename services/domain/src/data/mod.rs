@@ -7,6 +7,7 @@
 //! Record ACLs (A11) and tracked history (A9) come later: access follows the role alone.
 
 pub mod access;
+mod aggregate;
 pub mod export;
 mod fast_read;
 pub mod filter;
@@ -30,6 +31,7 @@ use crate::{Error, ErrorCode, Result, TenantCtx};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+pub use aggregate::AggregateParams;
 pub use query::ReadOptions;
 pub use relations::RelPath;
 
@@ -45,6 +47,8 @@ pub struct DataService {
     counter: Option<Arc<dyn RecordCounter>>,
     /// Per-tenant concurrency of find and list queries (A6.6); none = unbounded.
     gate: Option<Arc<gate::QueryGate>>,
+    /// Aggregates (A7); without one, `/api/aggregate` answers 503.
+    aggregator: Option<Arc<dyn crate::ports::aggregate::Aggregator>>,
 }
 
 /// A rendered answer: JSON text of `data` (records straight from the database).
@@ -57,7 +61,14 @@ impl DataService {
             describe,
             counter: None,
             gate: None,
+            aggregator: None,
         }
+    }
+
+    /// With the aggregate runner (A7).
+    pub fn with_aggregator(mut self, a: Arc<dyn crate::ports::aggregate::Aggregator>) -> Self {
+        self.aggregator = Some(a);
+        self
     }
 
     /// With the per-tenant query gate (A6.6).

@@ -1,6 +1,7 @@
 //! Ports: the traits adapters implement. Each external system sits behind one, with a real
 //! adapter and an in-memory twin.
 
+pub mod aggregate;
 pub mod api_keys;
 pub mod auth;
 pub mod blob;

@@ -1,4 +1,5 @@
 //! Routes, one file per surface.
+pub mod aggregate;
 pub mod auth;
 pub mod data;
 pub mod describe;

@@ -1,0 +1,192 @@
+//! [`Aggregator`] on PostgreSQL (A7): one statement per aggregate request.
+//!
+//! ```text
+//! SELECT json_build_object($k0, g.c0, …)::text
+//! FROM (SELECT <group exprs> AS c0…, <functions> AS cN… FROM t WHERE life AND where GROUP BY 1…) g
+//! WHERE <having over g.cI> ORDER BY … LIMIT … OFFSET …
+//! ```
+//! Output columns are positional (`c0`, `c1`, …); the client's keys (aliases, group keys) are
+//! only ever bound parameters of `json_build_object`, which keeps their order. Columns inside
+//! come from validated model fields, quoted; time zones are bound. Timestamps render as A1.6
+//! text, decimals and sums as exact JSON numbers, averages as `float8`.
+
+use super::db::observe;
+use super::records_sql::{self as q, Sql};
+use super::{map_db_error, Db};
+use abbotik_domain::model::FieldType;
+use abbotik_domain::ports::aggregate::{AggFn, AggregateQuery, Aggregator, GroupExpr};
+use abbotik_domain::ports::records::Column;
+use abbotik_domain::{Result, TenantCtx};
+use std::time::Instant;
+
+/// Aggregates over tenant tables.
+pub struct PgAggregator {
+    db: Db,
+}
+
+impl PgAggregator {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+/// A timestamp as A1.6 text (UTC, 6 fraction digits, `Z`).
+fn ts(expr: &str) -> String {
+    format!("to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+}
+
+/// How an output column of type `ty` renders into the JSON row.
+fn render(expr: &str, ty: FieldType) -> String {
+    match ty {
+        FieldType::Timestamp => ts(expr),
+        FieldType::Binary => format!("translate(encode({expr}, 'base64'), E'\\n', '')"),
+        _ => expr.to_owned(),
+    }
+}
+
+/// The statement of an aggregate query.
+pub fn aggregate_sql(a: &AggregateQuery) -> Sql {
+    let mut sql = Sql::default();
+    let mut inner = Vec::new();
+    // (output type) of each positional column, for rendering and ordering.
+    let mut types = Vec::new();
+    for g in &a.groups {
+        match &g.expr {
+            GroupExpr::Field(c) => {
+                inner.push(q::col("t", &c.name));
+                types.push(c.ty);
+            }
+            GroupExpr::DateTrunc {
+                column,
+                unit,
+                timezone,
+            } => {
+                let tz = sql.text(timezone.clone());
+                let c = q::col("t", &column.name);
+                let at = if column.ty == FieldType::Date {
+                    format!("({c}::timestamp AT TIME ZONE {tz})")
+                } else {
+                    c
+                };
+                // The unit is one of eight fixed names, never client text.
+                inner.push(format!("date_trunc('{}', {at}, {tz})", unit.name()));
+                types.push(FieldType::Timestamp);
+            }
+        }
+    }
+    for f in &a.aggregates {
+        let arg = |c: &Option<Column>| {
+            c.as_ref()
+                .map(|c| q::col("t", &c.name))
+                .unwrap_or_else(|| "NULL".into())
+        };
+        let ty = f.column.as_ref().map_or(FieldType::Integer, |c| c.ty);
+        let (expr, out) = match f.func {
+            AggFn::CountAll => ("count(*)".to_owned(), FieldType::Bigserial),
+            AggFn::Count => (format!("count({})", arg(&f.column)), FieldType::Bigserial),
+            AggFn::Distinct => (
+                format!("count(DISTINCT {})", arg(&f.column)),
+                FieldType::Bigserial,
+            ),
+            AggFn::Sum => (format!("sum({})", arg(&f.column)), FieldType::Decimal),
+            AggFn::Avg => (
+                format!("avg({})::float8", arg(&f.column)),
+                FieldType::Decimal,
+            ),
+            AggFn::Min | AggFn::Max => {
+                let name = if f.func == AggFn::Min { "min" } else { "max" };
+                let c = arg(&f.column);
+                if ty == FieldType::Text {
+                    (format!("{name}({c} COLLATE \"C\")"), ty)
+                } else {
+                    (format!("{name}({c})"), ty)
+                }
+            }
+        };
+        inner.push(expr);
+        types.push(out);
+    }
+    let inner_list: Vec<String> = inner
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS c{i}"))
+        .collect();
+    let where_f = q::filter(&mut sql, "t", &a.filter);
+    let group_by = if a.groups.is_empty() {
+        String::new()
+    } else {
+        let pos: Vec<String> = (1..=a.groups.len()).map(|i| i.to_string()).collect();
+        format!(" GROUP BY {}", pos.join(", "))
+    };
+    let keys = a
+        .groups
+        .iter()
+        .map(|g| g.key.clone())
+        .chain(a.aggregates.iter().map(|f| f.key.clone()));
+    let mut pairs = Vec::new();
+    for (i, k) in keys.enumerate() {
+        let kp = sql.text(k);
+        pairs.push(format!("{kp}, {}", render(&format!("g.c{i}"), types[i])));
+    }
+    let having = q::filter(&mut sql, "g", &a.having);
+    let order: Vec<String> = a
+        .order
+        .iter()
+        .map(|o| {
+            let collate = if types.get(o.position) == Some(&FieldType::Text) {
+                " COLLATE \"C\""
+            } else {
+                ""
+            };
+            let dir = if o.desc { "DESC" } else { "ASC" };
+            format!("g.c{}{collate} {dir}", o.position)
+        })
+        .collect();
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.join(", "))
+    };
+    let limit = sql.int(a.limit);
+    let offset = sql.int(a.offset);
+    sql.text = format!(
+        "SELECT json_build_object({pairs})::text FROM (SELECT {inner} FROM {t} t WHERE {life} AND {where_f}{group_by}) g \
+         WHERE {having}{order} LIMIT {limit} OFFSET {offset}",
+        pairs = pairs.join(", "),
+        inner = inner_list.join(", "),
+        t = q::table(&a.table),
+        life = q::life_predicate("t", a.trashed),
+    );
+    sql
+}
+
+#[async_trait::async_trait]
+impl Aggregator for PgAggregator {
+    async fn aggregate(&self, _ctx: &TenantCtx, a: &AggregateQuery) -> Result<String> {
+        let started = Instant::now();
+        let c = self.db.conn().await?;
+        let sql = aggregate_sql(a);
+        let st = c.prepare(&sql.text).await.map_err(map_db_error)?;
+        let rows = c.query(&st, &sql.refs()).await.map_err(map_db_error)?;
+        observe("records.aggregate", started);
+        let mut out = String::from("[");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(r.get::<_, &str>(0));
+        }
+        out.push(']');
+        Ok(out)
+    }
+
+    async fn timezone_known(&self, _ctx: &TenantCtx, name: &str) -> Result<bool> {
+        let c = self.db.conn().await?;
+        let st = c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+            .await
+            .map_err(map_db_error)?;
+        let row = c.query_one(&st, &[&name]).await.map_err(map_db_error)?;
+        Ok(row.get::<_, bool>(0))
+    }
+}
