@@ -1,12 +1,13 @@
 //! [`Aggregator`] on PostgreSQL (A7): one statement per aggregate request.
 //!
 //! ```text
-//! SELECT json_build_object($k0, g.c0, …)::text
+//! SELECT to_json(g.c0)::text, …
 //! FROM (SELECT <group exprs> AS c0…, <functions> AS cN… FROM t WHERE life AND where GROUP BY 1…) g
 //! WHERE <having over g.cI> ORDER BY … LIMIT … OFFSET …
 //! ```
-//! Output columns are positional (`c0`, `c1`, …); the client's keys (aliases, group keys) are
-//! only ever bound parameters of `json_build_object`, which keeps their order. Columns inside
+//! Output columns are positional (`c0`, `c1`, …), each rendered by PostgreSQL as JSON text;
+//! the client's keys (aliases, group keys) never enter the statement — the row objects are
+//! assembled here with JSON-escaped keys, in request order. Columns inside
 //! come from validated model fields, quoted; time zones are bound. Timestamps render as A1.6
 //! text, decimals and sums as exact JSON numbers, averages as `float8`.
 
@@ -118,16 +119,11 @@ pub fn aggregate_sql(a: &AggregateQuery) -> Sql {
         let pos: Vec<String> = (1..=a.groups.len()).map(|i| i.to_string()).collect();
         format!(" GROUP BY {}", pos.join(", "))
     };
-    let keys = a
-        .groups
+    let cells: Vec<String> = types
         .iter()
-        .map(|g| g.key.clone())
-        .chain(a.aggregates.iter().map(|f| f.key.clone()));
-    let mut pairs = Vec::new();
-    for (i, k) in keys.enumerate() {
-        let kp = sql.text(k);
-        pairs.push(format!("{kp}, {}", render(&format!("g.c{i}"), types[i])));
-    }
+        .enumerate()
+        .map(|(i, ty)| format!("to_json({})::text", render(&format!("g.c{i}"), *ty)))
+        .collect();
     let having = q::filter(&mut sql, "g", &a.having);
     let order: Vec<String> = a
         .order
@@ -150,9 +146,9 @@ pub fn aggregate_sql(a: &AggregateQuery) -> Sql {
     let limit = sql.int(a.limit);
     let offset = sql.int(a.offset);
     sql.text = format!(
-        "SELECT json_build_object({pairs})::text FROM (SELECT {inner} FROM {t} t WHERE {life} AND {where_f}{group_by}) g \
+        "SELECT {cells} FROM (SELECT {inner} FROM {t} t WHERE {life} AND {where_f}{group_by}) g \
          WHERE {having}{order} LIMIT {limit} OFFSET {offset}",
-        pairs = pairs.join(", "),
+        cells = cells.join(", "),
         inner = inner_list.join(", "),
         t = q::table(&a.table),
         life = q::life_predicate("t", a.trashed),
@@ -169,12 +165,28 @@ impl Aggregator for PgAggregator {
         let st = c.prepare(&sql.text).await.map_err(map_db_error)?;
         let rows = c.query(&st, &sql.refs()).await.map_err(map_db_error)?;
         observe("records.aggregate", started);
+        let keys: Vec<String> = a
+            .groups
+            .iter()
+            .map(|g| &g.key)
+            .chain(a.aggregates.iter().map(|f| &f.key))
+            .map(|k| serde_json::Value::String(k.clone()).to_string())
+            .collect();
         let mut out = String::from("[");
         for (i, r) in rows.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(r.get::<_, &str>(0));
+            out.push('{');
+            for (j, key) in keys.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str(key);
+                out.push(':');
+                out.push_str(r.get::<_, Option<&str>>(j).unwrap_or("null"));
+            }
+            out.push('}');
         }
         out.push(']');
         Ok(out)
