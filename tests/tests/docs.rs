@@ -622,6 +622,19 @@ async fn registry_examples_hold_against_the_server() {
     )
     .await;
 
+    // Aggregate: the query form, then the example body (groupBy state and day, having).
+    s.exec(
+        Call::new(
+            "GET",
+            "/api/aggregate/{model}",
+            "/api/aggregate/orders?count&sum=total",
+        )
+        .token(t),
+    )
+    .await;
+    s.exec(Call::new("POST", "/api/aggregate/{model}", "/api/aggregate/orders").token(t))
+        .await;
+
     // Relationship children: `orders` is the relationship name of `orders.customer_id`.
     let rel = format!("/api/data/customers/{cust}/orders");
     let rp = "/api/data/{model}/{id}/{relationship}";
