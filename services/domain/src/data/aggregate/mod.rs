@@ -461,7 +461,7 @@ fn request(m: &ModelDef, body: Option<&Value>) -> Result<(AggregateQuery, Value)
     }) {
         return Err(err(
             ErrorCode::FilterInvalid,
-            &key_path("", k).trim_start_matches('.').to_owned(),
+            key_path("", k).trim_start_matches('.'),
             format!("Unknown key in the aggregate body: {}", ident::clip(k)),
         ));
     }
