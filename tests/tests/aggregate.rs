@@ -3,8 +3,11 @@
 //! fields), having, order, limit/offset, trash scope, the GET form, every error code with its
 //! path, roles, and injection attempts through aliases, groupBy, having and order.
 
-use abbotik_testkit::{enc, err, okd, spawn_app, Resp, TestApp, TestTenant};
+use abbotik_testkit::{
+    enc, err, okd, spawn_app, spawn_app_with, test_db, Resp, TestApp, TestTenant,
+};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const FIELDS: &str = r#"{"fields":[
     {"field_name":"k","type":"text"},
@@ -655,4 +658,89 @@ async fn injection_attempts_change_nothing() {
         );
         assert_eq!(d, json!([{"count": 5, "sum": 42}]));
     }
+}
+
+/// A6.6 applies to aggregates: the statement timeout answers `400 FILTER_QUERY_TIMEOUT`, and
+/// with one query slot per tenant a second aggregate waits, then answers 429 `scope:"query"`.
+#[tokio::test]
+async fn statement_timeout_and_query_slots() {
+    let app = spawn_app_with(&[
+        ("ABBOTIK_STATEMENT_TIMEOUT_MS", "7000"),
+        ("ABBOTIK_QUERY_CONCURRENCY_PER_TENANT", "1"),
+    ])
+    .await;
+    let t = TestTenant::new(&app).await;
+    setup_in(&app, &t).await;
+    let db = test_db().await;
+    db.batch_execute(&format!(
+        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"sales\" IN ACCESS EXCLUSIVE MODE",
+        t.name
+    ))
+    .await
+    .unwrap();
+    let body = json!({"aggregate":{"n":{"$count":"*"}},"groupBy":["state"]});
+    let held = agg(&app, &t, body.clone());
+    let refused = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.get("/api/aggregate/sales?count", t.token()).await
+    };
+    let (first, second) = tokio::join!(held, refused);
+    db.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(err(&first, 400, "FILTER_QUERY_TIMEOUT")["path"], "where");
+    assert_eq!(err(&second, 429, "RATE_LIMITED")["scope"], "query");
+    assert_eq!(
+        okd(&agg(&app, &t, body).await, 200)
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn having_on_averages_dates_and_buckets() {
+    let (app, t) = setup().await;
+    let body = |having: Value| {
+        json!({"aggregate":{"a":{"$avg":"n"},"first":{"$min":"day"},"n":{"$count":"*"}},
+               "groupBy":[{"$dateTrunc":{"field":"at","unit":"year"},"as":"y"}],"having":having})
+    };
+    let ys = |d: &Value| -> Vec<Value> {
+        d.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["y"].clone())
+            .collect()
+    };
+    for (having, want) in [
+        (
+            json!({"a": {"$gt": 10}}),
+            json!(["2026-01-01T00:00:00.000000Z"]),
+        ),
+        (
+            json!({"a": {"$lte": 5.5}}),
+            json!(["2025-01-01T00:00:00.000000Z"]),
+        ),
+        (
+            json!({"first": {"$lt": "2026-01-01"}}),
+            json!(["2025-01-01T00:00:00.000000Z"]),
+        ),
+        (
+            json!({"y": "2026-01-01T02:00:00+02:00"}),
+            json!(["2026-01-01T00:00:00.000000Z"]),
+        ),
+        (json!({"y": null}), json!([null])),
+        (
+            json!({"y": {"$gte": "2025-06-01T00:00:00Z"}, "n": {"$in": [3, 4]}}),
+            json!(["2026-01-01T00:00:00.000000Z"]),
+        ),
+    ] {
+        let d = okd(&agg(&app, &t, body(having.clone())).await, 200);
+        assert_eq!(json!(ys(&d)), want, "{having}");
+    }
+    let e = err(
+        &agg(&app, &t, body(json!({"first": {"$gt": "not a date"}}))).await,
+        400,
+        "FILTER_INVALID_VALUE",
+    );
+    assert_eq!(e["path"], "having.first.$gt");
 }
