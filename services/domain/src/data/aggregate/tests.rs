@@ -3,6 +3,7 @@
 use super::*;
 use crate::data::filter::tests::orders;
 use crate::data::filter::Filter;
+use crate::ports::aggregate::{AggOrder, DateUnit};
 
 fn code_path(body: Value) -> (ErrorCode, String) {
     let e = request(&orders(), Some(&body)).unwrap_err();
