@@ -18,16 +18,27 @@ use abbotik_domain::model::FieldType;
 use abbotik_domain::ports::aggregate::{AggFn, AggregateQuery, Aggregator, GroupExpr};
 use abbotik_domain::ports::records::Column;
 use abbotik_domain::{Result, TenantCtx};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// Most time zone names remembered as known (the IANA database has about 600).
+const MAX_KNOWN_ZONES: usize = 2048;
 
 /// Aggregates over tenant tables.
 pub struct PgAggregator {
     db: Db,
+    /// Zone names the database knows: `pg_timezone_names` reads the zone files (~30 ms), so a
+    /// name is looked up once per process.
+    known_zones: Mutex<HashSet<String>>,
 }
 
 impl PgAggregator {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            known_zones: Mutex::new(HashSet::new()),
+        }
     }
 }
 
@@ -193,12 +204,88 @@ impl Aggregator for PgAggregator {
     }
 
     async fn timezone_known(&self, _ctx: &TenantCtx, name: &str) -> Result<bool> {
+        if self.known_zones.lock().is_ok_and(|z| z.contains(name)) {
+            return Ok(true);
+        }
         let c = self.db.conn().await?;
         let st = c
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
             .await
             .map_err(map_db_error)?;
         let row = c.query_one(&st, &[&name]).await.map_err(map_db_error)?;
-        Ok(row.get::<_, bool>(0))
+        let known = row.get::<_, bool>(0);
+        if known {
+            if let Ok(mut z) = self.known_zones.lock() {
+                if z.len() < MAX_KNOWN_ZONES {
+                    z.insert(name.to_owned());
+                }
+            }
+        }
+        Ok(known)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abbotik_domain::data::filter::{CmpOp, Filter};
+    use abbotik_domain::ident::Ident;
+    use abbotik_domain::ports::aggregate::{AggOrder, Aggregate, DateUnit, GroupKey};
+    use abbotik_domain::ports::records::{Table, TrashedScope};
+    use serde_json::json;
+
+    #[test]
+    fn keys_and_zones_never_enter_the_statement() {
+        let col = |n: &str, ty| Column {
+            name: Ident::trusted(n),
+            ty,
+        };
+        let q = AggregateQuery {
+            table: Table {
+                schema: Ident::trusted("ns_tenant_acme"),
+                name: Ident::trusted("orders"),
+            },
+            filter: Filter::True,
+            trashed: TrashedScope::Exclude,
+            groups: vec![
+                GroupKey {
+                    key: "state_key_x".into(),
+                    expr: GroupExpr::Field(col("state", FieldType::Text)),
+                },
+                GroupKey {
+                    key: "day_key_x".into(),
+                    expr: GroupExpr::DateTrunc {
+                        column: col("at", FieldType::Timestamp),
+                        unit: DateUnit::Week,
+                        timezone: "Europe/Paris".into(),
+                    },
+                },
+            ],
+            aggregates: vec![Aggregate {
+                key: "revenue_key_x".into(),
+                func: AggFn::Sum,
+                column: Some(col("total", FieldType::Decimal)),
+            }],
+            having: Filter::Cmp {
+                column: col("c2", FieldType::Decimal),
+                op: CmpOp::Gt,
+                value: json!(100),
+            },
+            order: vec![AggOrder {
+                position: 2,
+                desc: true,
+            }],
+            limit: 10,
+            offset: 0,
+        };
+        let sql = aggregate_sql(&q);
+        assert!(!sql.text.contains("_key_x"), "{}", sql.text);
+        assert!(!sql.text.contains("Europe"), "{}", sql.text);
+        assert!(sql.text.contains("date_trunc('week', t.\"at\", $1::text)"));
+        assert!(sql.text.contains("GROUP BY 1, 2"));
+        assert!(sql.text.contains("WHERE g.\"c2\" > $2::text::numeric"));
+        assert!(sql.text.contains("ORDER BY g.c2 DESC"));
+        assert!(sql.text.contains("FROM \"ns_tenant_acme\".\"orders\" t"));
+        assert_eq!(sql.params.len(), 4);
     }
 }
