@@ -8,6 +8,7 @@
 
 pub mod access;
 mod aggregate;
+pub use aggregate::parse_body as parse_aggregate_body;
 pub mod export;
 mod fast_read;
 pub mod filter;

@@ -286,6 +286,11 @@ fn request(m: &ModelDef, body: Option<&Value>) -> Result<(AggregateQuery, Value)
     Ok((q, r#where))
 }
 
+/// Parses and validates a POST body without running it (the fuzz target's entry point).
+pub fn parse_body(m: &ModelDef, body: &Value) -> Result<()> {
+    request(m, Some(body)).map(|_| ())
+}
+
 /// The GET form: `count`, `sum`, `avg`, `min`, `max` (query text values; `None` = absent).
 pub struct AggregateParams<'a> {
     pub count: Option<&'a str>,
