@@ -253,6 +253,41 @@ pub struct FieldDef {
     pub indexes: FieldIndexes,
 }
 
+impl FieldDef {
+    /// A field of `field_type` with every property at its default (A4.4).
+    pub fn blank(model: &str, name: &str, field_type: FieldType) -> FieldDef {
+        let now = Ts::now();
+        FieldDef {
+            model_name: model.to_owned(),
+            field_name: name.to_owned(),
+            field_type,
+            required: false,
+            default_value: None,
+            description: None,
+            minimum: None,
+            maximum: None,
+            pattern: None,
+            enum_values: None,
+            is_array: field_type.is_array(),
+            immutable: false,
+            sudo: false,
+            unique: false,
+            index: false,
+            searchable: false,
+            tracked: false,
+            transform: None,
+            relationship_type: None,
+            related_model: None,
+            related_field: None,
+            relationship_name: None,
+            cascade_delete: false,
+            created_at: now,
+            updated_at: now,
+            indexes: FieldIndexes::default(),
+        }
+    }
+}
+
 /// A model as describe shows it (A4.1 model object).
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelDef {
@@ -270,6 +305,24 @@ pub struct ModelDef {
 }
 
 impl ModelDef {
+    /// An `active` user model with default flags and these fields.
+    pub fn active(name: &str, fields: Vec<FieldDef>) -> ModelDef {
+        let now = Ts::now();
+        ModelDef {
+            model_name: name.to_owned(),
+            status: "active".into(),
+            description: None,
+            sudo: false,
+            frozen: false,
+            immutable: false,
+            external: false,
+            passthrough: false,
+            created_at: now,
+            updated_at: now,
+            fields,
+        }
+    }
+
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.field_name == name)
     }

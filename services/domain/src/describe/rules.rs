@@ -5,8 +5,8 @@
 
 use super::body::{constraint, relationship, FieldPatch};
 use crate::ident::{self, Ident};
-use crate::model::{FieldDef, FieldIndexes, FieldType, RelationshipType};
-use crate::time::{self, Ts};
+use crate::model::{FieldDef, FieldType, RelationshipType};
+use crate::time;
 use crate::{Error, ErrorCode, Result};
 use base64::Engine;
 use serde_json::{Number, Value};
@@ -25,45 +25,12 @@ pub fn compile_pattern(p: &str) -> std::result::Result<regex::Regex, regex::Erro
         .build()
 }
 
-/// A field with default properties (A4.4) for `field_type`.
-fn blank(model: &str, name: &str, field_type: FieldType) -> FieldDef {
-    let now = Ts::now();
-    FieldDef {
-        model_name: model.to_owned(),
-        field_name: name.to_owned(),
-        field_type,
-        required: false,
-        default_value: None,
-        description: None,
-        minimum: None,
-        maximum: None,
-        pattern: None,
-        enum_values: None,
-        is_array: field_type.is_array(),
-        immutable: false,
-        sudo: false,
-        unique: false,
-        index: false,
-        searchable: false,
-        tracked: false,
-        transform: None,
-        relationship_type: None,
-        related_model: None,
-        related_field: None,
-        relationship_name: None,
-        cascade_delete: false,
-        created_at: now,
-        updated_at: now,
-        indexes: FieldIndexes::default(),
-    }
-}
-
 /// A new field from a creation body; `type` is required.
 pub fn new_field(model: &str, name: &Ident, p: &FieldPatch) -> Result<FieldDef> {
     let Some(ty) = p.field_type else {
         return Err(Error::field_missing("type"));
     };
-    let f = merge(&blank(model, name.as_str(), ty), p);
+    let f = merge(&FieldDef::blank(model, name.as_str(), ty), p);
     check(f)
 }
 

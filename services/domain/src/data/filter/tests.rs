@@ -1,56 +1,16 @@
 //! Parser tests: each operator's AST, the empty-array table, limits and error paths.
 
 use super::*;
-use crate::model::{FieldDef, FieldIndexes};
-use crate::time::Ts;
+use crate::model::FieldDef;
 use crate::{Error, ErrorCode};
 use serde_json::json;
 
 pub fn field(model: &str, name: &str, ty: FieldType) -> FieldDef {
-    FieldDef {
-        model_name: model.into(),
-        field_name: name.into(),
-        field_type: ty,
-        required: false,
-        default_value: None,
-        description: None,
-        minimum: None,
-        maximum: None,
-        pattern: None,
-        enum_values: None,
-        is_array: ty.is_array(),
-        immutable: false,
-        sudo: false,
-        unique: false,
-        index: false,
-        searchable: false,
-        tracked: false,
-        transform: None,
-        relationship_type: None,
-        related_model: None,
-        related_field: None,
-        relationship_name: None,
-        cascade_delete: false,
-        created_at: Ts::now(),
-        updated_at: Ts::now(),
-        indexes: FieldIndexes::default(),
-    }
+    FieldDef::blank(model, name, ty)
 }
 
 pub fn model(fields: Vec<FieldDef>) -> ModelDef {
-    ModelDef {
-        model_name: "orders".into(),
-        status: "active".into(),
-        description: None,
-        sudo: false,
-        frozen: false,
-        immutable: false,
-        external: false,
-        passthrough: false,
-        created_at: Ts::now(),
-        updated_at: Ts::now(),
-        fields,
-    }
+    ModelDef::active("orders", fields)
 }
 
 pub fn orders() -> ModelDef {
