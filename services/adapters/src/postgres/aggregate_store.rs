@@ -12,6 +12,7 @@
 //! text, decimals and sums as exact JSON numbers, averages as `float8`.
 
 use super::db::observe;
+use super::records_sql::ts;
 use super::records_sql::{self as q, Sql};
 use super::{map_db_error, Db};
 use abbotik_domain::model::FieldType;
@@ -40,11 +41,6 @@ impl PgAggregator {
             known_zones: Mutex::new(HashSet::new()),
         }
     }
-}
-
-/// A timestamp as A1.6 text (UTC, 6 fraction digits, `Z`).
-fn ts(expr: &str) -> String {
-    format!("to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 }
 
 /// How an output column of type `ty` renders into the JSON row.

@@ -253,18 +253,9 @@ impl AuthStore for PgAuthStore {
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>> {
         let s = ident::tenant_schema(tenant).quoted();
         let c = self.db.conn().await?;
-        let ts = |col: &str| {
-            format!("to_char(u.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-        };
         let sql = format!(
-            "SELECT json_build_object('id', u.id, 'name', u.name, 'username', u.username, 'auth', u.username,
-                'email', u.email, 'access', u.access, 'access_read', u.access_read, 'access_edit', u.access_edit,
-                'access_full', u.access_full, 'has_password', EXISTS (SELECT 1 FROM {s}.\"credentials\" c WHERE c.user_id = u.id),
-                'created_at', {}, 'updated_at', {}, 'trashed_at', {})::text
-             FROM {s}.\"users\" u WHERE u.id = $1 AND u.deleted_at IS NULL",
-            ts("created_at"),
-            ts("updated_at"),
-            ts("trashed_at")
+            "SELECT {} FROM {s}.\"users\" u WHERE u.id = $1 AND u.deleted_at IS NULL",
+            super::user_store::user_json(&s)
         );
         let st = c.prepare_cached(&sql).await.map_err(map_db_error)?;
         let row = c.query_opt(&st, &[&user_id]).await.map_err(map_db_error)?;

@@ -3,6 +3,7 @@
 //! rotation) lock the user row first, so concurrent requests for one user run one at a time;
 //! a challenge is consumed by one `UPDATE … WHERE used_at IS NULL` before anything is read.
 
+use super::identity::role;
 use super::{map_db_error, Db};
 use abbotik_domain::ident::{self, Ident};
 use abbotik_domain::ports::machine::{
@@ -10,7 +11,7 @@ use abbotik_domain::ports::machine::{
     MachineKey, MachineStore, NewChallenge, NewMachineKey,
 };
 use abbotik_domain::time::Ts;
-use abbotik_domain::{Result, Role, TenantCtx};
+use abbotik_domain::{Result, TenantCtx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
@@ -56,10 +57,6 @@ fn ts(r: &Row, i: usize) -> Ts {
 
 fn opt_ts(r: &Row, i: usize) -> Option<Ts> {
     r.get::<_, Option<DateTime<Utc>>>(i).map(Ts)
-}
-
-fn role(s: &str) -> Role {
-    Role::parse(s).unwrap_or(Role::Deny)
 }
 
 /// Reads [`KEY_COLS`] starting at column `at`.

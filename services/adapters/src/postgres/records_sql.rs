@@ -68,7 +68,7 @@ pub fn col(alias: &str, c: &Ident) -> String {
 }
 
 /// A timestamp as A1.6 text (UTC, 6 fraction digits, `Z`).
-fn ts(expr: &str) -> String {
+pub(super) fn ts(expr: &str) -> String {
     format!("to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 }
 

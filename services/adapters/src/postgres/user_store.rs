@@ -3,6 +3,7 @@
 //! statement that reads them. Changes that could leave a tenant without a `root` able to log
 //! in lock the live `root` rows first and count again after the change, in one transaction.
 
+use super::identity::role;
 use super::{machine_store, map_db_error, Db};
 use abbotik_domain::ident::{self, Ident};
 use abbotik_domain::ports::machine::ProvisionKey;
@@ -30,7 +31,7 @@ impl PgUserStore {
 }
 
 fn ts_text(col: &str) -> String {
-    format!("to_char(u.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    super::records_sql::ts(&format!("u.{col}"))
 }
 
 /// The A3.8 user object of row `u` as JSON text (`s` = quoted schema).
@@ -49,10 +50,6 @@ pub(super) fn user_json(s: &str) -> String {
 
 fn parse_json(text: String) -> Result<Value> {
     serde_json::from_str(&text).map_err(Error::internal)
-}
-
-fn role(s: &str) -> Role {
-    Role::parse(s).unwrap_or(Role::Deny)
 }
 
 fn username_taken(e: tokio_postgres::Error) -> Error {

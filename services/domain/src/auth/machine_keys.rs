@@ -6,8 +6,10 @@
 use super::ed25519::{self, PublicKey};
 use super::machine::{key_name, MachineService};
 use super::{body_object, opt_str, req_str};
+use crate::data::access::role_insufficient;
 use crate::ports::machine::{KeyListQuery, KeyOwner, KeyRefusal, NewMachineKey};
 use crate::time::{self, Ts};
+use crate::users::rules::no_fake;
 use crate::{Error, ErrorCode, Result, Role, TenantCtx};
 use chrono::Duration;
 use serde_json::{json, Map, Value};
@@ -37,19 +39,6 @@ fn refusal(r: KeyRefusal) -> Error {
             "This is the last active machine key of a user without a password",
         ),
     }
-}
-
-fn role_insufficient(required: Role, actual: Role) -> Error {
-    Error::new(ErrorCode::AuthRoleInsufficient)
-        .with_data(json!({"required": required, "actual": actual}))
-}
-
-/// Impersonation tokens cannot manage keys (A3.9).
-fn not_fake(ctx: &TenantCtx) -> Result<()> {
-    if ctx.auth.is_fake {
-        return Err(Error::new(ErrorCode::AuthImpersonationRestricted));
-    }
-    Ok(())
 }
 
 /// A3.1 rules 1–2 for acting on `owner`'s keys.
@@ -149,7 +138,7 @@ impl MachineService {
 
     /// `POST /api/user/machine-keys` → 201.
     pub async fn add_key(&self, ctx: &TenantCtx, body: Option<Value>) -> Result<Value> {
-        not_fake(ctx)?;
+        no_fake(ctx, "manage machine keys")?;
         let b = body_object(body)?;
         let public_key = req_str(&b, "public_key")?;
         ed25519::check_algorithm(opt_str(&b, "algorithm")?)?;
@@ -187,7 +176,7 @@ impl MachineService {
     /// key keeps working for `revoke_old_after_seconds` (0–86400, default 300). `new_name`
     /// defaults to the old key's name; `expires_at` (optional) applies to the new key.
     pub async fn rotate_key(&self, ctx: &TenantCtx, body: Option<Value>) -> Result<Value> {
-        not_fake(ctx)?;
+        no_fake(ctx, "manage machine keys")?;
         let b = body_object(body)?;
         let key_id_raw = req_str(&b, "key_id")?;
         let public_key = req_str(&b, "new_public_key")?;
@@ -241,7 +230,7 @@ impl MachineService {
     /// `DELETE /api/user/machine-keys/:key_id`: revokes now (also a key whose rotation
     /// overlap is still running).
     pub async fn revoke_key(&self, ctx: &TenantCtx, key_id: &str) -> Result<Value> {
-        not_fake(ctx)?;
+        no_fake(ctx, "manage machine keys")?;
         let not_found = || Error::new(ErrorCode::KeyNotFound);
         let id = Uuid::parse_str(key_id).map_err(|_| not_found())?;
         let key = self.store.key(ctx, id).await?.ok_or_else(not_found)?;

@@ -366,7 +366,6 @@ impl AuthService {
         meta_version: i64,
         request_id: String,
     ) -> TenantCtx {
-        let c = &v.claims;
         TenantCtx {
             tenant_id: v.tenant_id,
             schema: ident::tenant_schema(&v.tenant),
@@ -375,21 +374,7 @@ impl AuthService {
             user_id: v.user_id,
             username,
             role,
-            auth: AuthInfo {
-                auth_type: v.auth_type,
-                token_id: Uuid::parse_str(&c.jti).ok(),
-                key_id: c.key_id.clone(),
-                key_fingerprint: c.key_fingerprint.clone(),
-                api_key_id: c.api_key_id.clone(),
-                is_sudo_token: c.is_sudo == Some(true),
-                is_fake: c.is_fake == Some(true),
-                faked_by: c
-                    .faked_by_user_id
-                    .as_deref()
-                    .and_then(|s| Uuid::parse_str(s).ok()),
-                issued_at: Some(c.iat),
-                expires_at: Some(c.exp),
-            },
+            auth: v.auth.clone(),
             meta_version,
             request_id,
         }
@@ -531,7 +516,8 @@ pub struct Verified {
     pub tenant_id: Uuid,
     pub tenant: ident::Ident,
     pub user_id: Uuid,
-    pub auth_type: AuthType,
+    /// The credential as every request's context carries it (built once per token).
+    pub auth: AuthInfo,
     /// The rows the per-request identity check must read for this credential.
     pub identity: IdentityRef,
     claimed_role: Role,
@@ -552,36 +538,38 @@ impl Verified {
             _ => return Err(invalid()),
         };
         let claimed_role = Role::parse(&claims.access).unwrap_or(Role::Deny);
-        let uuid = |s: &Option<String>| -> Result<Option<Uuid>> {
-            s.as_deref()
-                .map(|s| Uuid::parse_str(s).map_err(|_| invalid()))
-                .transpose()
+        let auth = AuthInfo {
+            auth_type,
+            token_id: Uuid::parse_str(&claims.jti).ok(),
+            key_id: claims.key_id.clone(),
+            key_fingerprint: claims.key_fingerprint.clone(),
+            api_key_id: claims.api_key_id.clone(),
+            is_sudo_token: claims.is_sudo == Some(true),
+            is_fake: claims.is_fake == Some(true),
+            faked_by: claims
+                .faked_by_user_id
+                .as_deref()
+                .and_then(|s| Uuid::parse_str(s).ok()),
+            issued_at: Some(claims.iat),
+            expires_at: Some(claims.exp),
         };
-        let machine_key = match auth_type {
-            AuthType::PublicKey => Some(uuid(&claims.key_id)?.ok_or_else(invalid)?),
-            _ => None,
-        };
-        let api_key = match auth_type {
-            AuthType::ApiKey => Some(uuid(&claims.api_key_id)?.ok_or_else(invalid)?),
-            _ => None,
-        };
-        let impersonator = match claims.is_fake {
-            Some(true) => Some(uuid(&claims.faked_by_user_id)?.ok_or_else(invalid)?),
-            _ => None,
-        };
+        // The rows the token leans on must be named by valid ids: a machine token its key,
+        // an API-key credential its key, an impersonation token its impersonator.
+        let identity = IdentityRef::from_auth(tenant_id, user_id, &auth);
+        let named = |id: Option<Uuid>, needed: bool| id.is_some() || !needed;
+        if !(named(identity.machine_key, auth_type == AuthType::PublicKey)
+            && named(identity.api_key, auth_type == AuthType::ApiKey)
+            && named(identity.impersonator, auth.is_fake))
+        {
+            return Err(invalid());
+        }
         Ok(Verified {
-            identity: IdentityRef {
-                tenant_id,
-                user_id,
-                machine_key,
-                api_key,
-                impersonator,
-            },
+            identity,
+            auth,
             claims,
             tenant_id,
             tenant,
             user_id,
-            auth_type,
             claimed_role,
             key_use: None,
         })

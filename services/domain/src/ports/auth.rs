@@ -1,6 +1,6 @@
 //! The auth port: tenant registry, provisioning and identity lookups used by [`crate::auth`].
 
-use crate::ctx::AuthType;
+use crate::ctx::{AuthInfo, AuthType};
 use crate::{Ident, Result, Role, TenantCtx};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -62,11 +62,16 @@ pub struct IdentityRef {
 impl IdentityRef {
     /// The rows a context's credential depends on.
     pub fn of(ctx: &TenantCtx) -> IdentityRef {
+        Self::from_auth(ctx.tenant_id, ctx.user_id, &ctx.auth)
+    }
+
+    /// The rows credential `a` of `user_id` in `tenant_id` depends on (an id that does not
+    /// parse names no row).
+    pub fn from_auth(tenant_id: Uuid, user_id: Uuid, a: &AuthInfo) -> IdentityRef {
         let uuid = |s: &Option<String>| s.as_deref().and_then(|s| Uuid::parse_str(s).ok());
-        let a = &ctx.auth;
         IdentityRef {
-            tenant_id: ctx.tenant_id,
-            user_id: ctx.user_id,
+            tenant_id,
+            user_id,
             machine_key: match a.auth_type {
                 AuthType::PublicKey => uuid(&a.key_id),
                 _ => None,
