@@ -12,17 +12,29 @@ use crate::ports::records::{Select, TrashedScope};
 use crate::{Error, ErrorCode, Result, TenantCtx};
 use serde_json::{json, Map, Value};
 
-/// A parsed find request.
+/// A parsed find request (also the `filter` of bulk operations, A8.1).
 #[derive(Debug, Clone)]
-struct FindRequest {
-    r#where: Value,
-    select: Option<Value>,
-    order: Option<Value>,
-    limit: i64,
-    offset: i64,
-    trashed: TrashedScope,
-    total: bool,
+pub(super) struct FindRequest {
+    pub(super) r#where: Value,
+    pub(super) select: Option<Value>,
+    pub(super) order: Option<Value>,
+    pub(super) limit: i64,
+    pub(super) offset: i64,
+    pub(super) trashed: TrashedScope,
+    pub(super) total: bool,
 }
+
+/// The option keys of a find body (A6.2); every other key of a bare body is a condition.
+pub(super) const OPTION_KEYS: &[&str] = &[
+    "select",
+    "order",
+    "limit",
+    "offset",
+    "trashed",
+    "count",
+    "includeTotal",
+    "include_total",
+];
 
 fn path_err(code: ErrorCode, path: &str, msg: String) -> Error {
     Error::msg(code, msg).with_data(json!({ "path": path }))
@@ -68,7 +80,7 @@ fn flag(v: &Value, key: &str) -> Result<bool> {
 }
 
 /// Parses a find body (`None` = empty body).
-fn request(body: Option<&Value>) -> Result<FindRequest> {
+pub(super) fn request(body: Option<&Value>) -> Result<FindRequest> {
     let empty = Map::new();
     let obj = match body {
         None | Some(Value::Null) => &empty,
@@ -92,6 +104,10 @@ fn request(body: Option<&Value>) -> Result<FindRequest> {
     };
     let mut conditions = Map::new();
     for (k, v) in obj {
+        // `null` options are absent (A1.1); a `null` condition stays a condition.
+        if v.is_null() && OPTION_KEYS.contains(&k.as_str()) {
+            continue;
+        }
         match k.as_str() {
             "where" => req.r#where = v.clone(),
             "select" => req.select = Some(v.clone()),
@@ -238,26 +254,7 @@ impl DataService {
     }
 
     async fn run_find(&self, ctx: &TenantCtx, m: &ModelDef, req: &FindRequest) -> Result<Raw> {
-        let opts = ReadOptions {
-            select: select_list(req.select.as_ref())?,
-            ..ReadOptions::new()
-        };
-        let projection = query::projection(m, &opts)?;
-        let mut order = match &req.order {
-            None => Vec::new(),
-            Some(v) => query::order_value(m, v, "order")?,
-        };
-        let order = query::finish_order(&mut order);
-        let f = filter::parse(m, &req.r#where, "where")?;
-        let sel = Select {
-            table: table(ctx, m),
-            projection,
-            filter: f,
-            trashed: req.trashed,
-            order,
-            limit: req.limit,
-            offset: req.offset,
-        };
+        let sel = find_select(ctx, m, req, &ReadOptions::new())?;
         let locate = |e| filter::locate_regex_error(e, &req.r#where, "where");
         let _slot = self.query_slot(ctx).await?;
         let rows = if sel.limit == 0 {
@@ -274,6 +271,80 @@ impl DataService {
         let total = counter.count(ctx, &sel).await.map_err(locate)?;
         Ok(format!("{{\"data\":{rows},\"total\":{total}}}"))
     }
+
+    /// Rows of a parsed find on `model` (bulk `select*`, A8.1): the checks of
+    /// [`DataService::find`]; `opts` adds the `stat`/`access` flags of the request.
+    pub(super) async fn find_rows(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        req: &FindRequest,
+        opts: &ReadOptions,
+    ) -> Result<Vec<String>> {
+        let m = self.model(ctx, model).await?;
+        access::check(ctx, &m, Op::Read)?;
+        let sel = find_select(ctx, &m, req, opts)?;
+        if sel.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let _slot = self.query_slot(ctx).await?;
+        self.store
+            .select(ctx, &sel)
+            .await
+            .map_err(|e| filter::locate_regex_error(e, &req.r#where, "where"))
+    }
+
+    /// How many records a parsed find matches, ignoring its bounds (bulk `count`, A8.1).
+    pub(super) async fn find_count(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        req: &FindRequest,
+    ) -> Result<i64> {
+        let m = self.model(ctx, model).await?;
+        access::check(ctx, &m, Op::Read)?;
+        let sel = find_select(ctx, &m, req, &ReadOptions::new())?;
+        let Some(counter) = &self.counter else {
+            return Err(Error::unavailable("record counts are not configured"));
+        };
+        let _slot = self.query_slot(ctx).await?;
+        counter
+            .count(ctx, &sel)
+            .await
+            .map_err(|e| filter::locate_regex_error(e, &req.r#where, "where"))
+    }
+}
+
+/// The read of a find request: its projection (with the `stat`/`access` flags of `base`),
+/// order, `where`, trash scope and bounds.
+fn find_select(
+    ctx: &TenantCtx,
+    m: &ModelDef,
+    req: &FindRequest,
+    base: &ReadOptions,
+) -> Result<Select> {
+    let opts = ReadOptions {
+        select: select_list(req.select.as_ref())?,
+        stat: base.stat,
+        access: base.access,
+        ..ReadOptions::new()
+    };
+    let projection = query::projection(m, &opts)?;
+    let mut order = match &req.order {
+        None => Vec::new(),
+        Some(v) => query::order_value(m, v, "order")?,
+    };
+    let order = query::finish_order(&mut order);
+    let f = filter::parse(m, &req.r#where, "where")?;
+    Ok(Select {
+        table: table(ctx, m),
+        projection,
+        filter: f,
+        trashed: req.trashed,
+        order,
+        limit: req.limit,
+        offset: req.offset,
+    })
 }
 
 #[cfg(test)]

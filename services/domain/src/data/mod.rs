@@ -8,6 +8,7 @@
 
 pub mod access;
 mod aggregate;
+mod bulk;
 pub use aggregate::parse_body as parse_aggregate_body;
 pub mod export;
 mod fast_read;
@@ -50,6 +51,8 @@ pub struct DataService {
     gate: Option<Arc<gate::QueryGate>>,
     /// Aggregates (A7); without one, `/api/aggregate` answers 503.
     aggregator: Option<Arc<dyn crate::ports::aggregate::Aggregator>>,
+    /// Transactions of `POST /api/bulk` (A8.1); without one, bulk answers 503.
+    unit: Option<Arc<dyn crate::ports::unit::UnitOfWork>>,
 }
 
 /// A rendered answer: JSON text of `data` (records straight from the database).
@@ -63,6 +66,27 @@ impl DataService {
             counter: None,
             gate: None,
             aggregator: None,
+            unit: None,
+        }
+    }
+
+    /// With units of work (one transaction per bulk request, A8.1).
+    pub fn with_unit_of_work(mut self, u: Arc<dyn crate::ports::unit::UnitOfWork>) -> Self {
+        self.unit = Some(u);
+        self
+    }
+
+    /// The same service over the stores of one open transaction: every method then reads
+    /// and writes inside it, with the same rules. No query gate (the caller holds a slot)
+    /// and no nested units of work.
+    pub(crate) fn within(&self, tx: &dyn crate::ports::unit::RecordTx) -> DataService {
+        DataService {
+            store: tx.records(),
+            describe: self.describe.clone(),
+            counter: Some(tx.counter()),
+            gate: None,
+            aggregator: Some(tx.aggregator()),
+            unit: None,
         }
     }
 

@@ -461,19 +461,65 @@ impl DataService {
             return Err(Error::field_missing("where"));
         };
         let f = filter::parse_param(&m, w)?;
+        let rows = self.patch_filter(ctx, &m, f, body, opts).await;
+        Ok(join(
+            &rows.map_err(|e| filter::locate_regex_param(e, Some(w)))?,
+        ))
+    }
+
+    /// Bulk `update-any` (A8.1): [`DataService::patch_where`] with a parsed `where` object.
+    pub(super) async fn patch_where_value(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        r#where: &Value,
+        body: Option<&Value>,
+        opts: &ReadOptions,
+    ) -> Result<Vec<String>> {
+        let m = self.model(ctx, model).await?;
+        access::check(ctx, &m, Op::Update)?;
+        let f = filter::parse(&m, r#where, "where")?;
+        let rows = self.patch_filter(ctx, &m, f, body, opts).await;
+        rows.map_err(|e| filter::locate_regex_error(e, r#where, "where"))
+    }
+
+    /// The merge of one body into every live row matching `f` (role already checked).
+    async fn patch_filter(
+        &self,
+        ctx: &TenantCtx,
+        m: &ModelDef,
+        f: Filter,
+        body: Option<&Value>,
+        opts: &ReadOptions,
+    ) -> Result<Vec<String>> {
         let mut obj = object_body(body)?;
         obj.remove("id");
-        let batch = prepare_batch(&m, &[&obj], &[Mode::Update], false)?;
-        access::check_sudo_fields(ctx, &m, &batch.sudo_fields)?;
+        let batch = prepare_batch(m, &[&obj], &[Mode::Update], false)?;
+        access::check_sudo_fields(ctx, m, &batch.sudo_fields)?;
         let doc = batch
             .docs
             .into_iter()
             .next()
             .ok_or_else(|| Error::internal("no doc"))?;
-        let rows = self.update_filter(ctx, &m, doc, f, opts).await;
-        Ok(join(
-            &rows.map_err(|e| filter::locate_regex_param(e, Some(w)))?,
-        ))
+        self.update_filter(ctx, m, doc, f, opts).await
+    }
+
+    /// Bulk `delete-any` (A8.1): [`DataService::delete_many`] by a parsed `where` object.
+    pub(super) async fn delete_where_value(
+        &self,
+        ctx: &TenantCtx,
+        model: &str,
+        r#where: &Value,
+        opts: &ReadOptions,
+    ) -> Result<Vec<String>> {
+        let m = self.model(ctx, model).await?;
+        let (op, lop) = delete_ops(false);
+        access::check(ctx, &m, op)?;
+        let f = filter::parse(&m, r#where, "where")?;
+        let rows = self
+            .life(ctx, &m, lop, Target::Filter(f), Filter::True, opts)
+            .await;
+        rows.map_err(|e| filter::locate_regex_error(e, r#where, "where"))
     }
 
     /// Trash (or trash and purge) rows; `Life` with the model's cascade.

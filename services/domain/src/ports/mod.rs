@@ -11,4 +11,5 @@ pub mod machine;
 pub mod ratelimit;
 pub mod records;
 pub mod secrets;
+pub mod unit;
 pub mod users;
