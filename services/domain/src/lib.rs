@@ -19,6 +19,7 @@ pub mod ratelimit;
 mod role;
 pub mod secrets;
 pub mod time;
+pub mod transfer;
 pub mod users;
 
 pub use codes::ErrorCode;

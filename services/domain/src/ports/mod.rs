@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod blob;
 pub mod describe;
+pub mod import;
 pub mod janitor;
 pub mod machine;
 pub mod ratelimit;

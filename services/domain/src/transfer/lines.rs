@@ -1,0 +1,177 @@
+//! The input of an import (A8.3): NDJSON lines pulled one at a time from a [`LineSource`]
+//! (the HTTP body stream, with its own byte limits), or the JSON export document, which is
+//! turned into the same lines (meta = line 1, then the model lines, then the records), so
+//! both forms run through one code path and report the same line numbers.
+
+use crate::Result;
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+
+/// Lines of an NDJSON body, without their line terminator. `None` at the end of the body.
+/// Byte limits (line and stream) are the source's business; it reports them as errors.
+#[async_trait::async_trait]
+pub trait LineSource: Send {
+    async fn next_line(&mut self) -> Result<Option<Vec<u8>>>;
+}
+
+/// What the import reads.
+pub enum ImportInput {
+    /// `application/x-ndjson`, read as a stream.
+    Stream(Box<dyn LineSource>),
+    /// `application/json`: the whole export document, with or without the success envelope.
+    Document(Value),
+}
+
+/// One input line: its 1-based number and its JSON value (or why it is not JSON).
+pub(super) struct Line {
+    pub no: u64,
+    pub value: std::result::Result<Value, String>,
+}
+
+/// Yields lines from either input form; blank lines are counted and skipped.
+pub(super) enum Reader {
+    Stream { src: Box<dyn LineSource>, no: u64 },
+    Doc { lines: VecDeque<Value>, no: u64 },
+}
+
+impl Reader {
+    pub fn new(input: ImportInput) -> Reader {
+        match input {
+            ImportInput::Stream(src) => Reader::Stream { src, no: 0 },
+            ImportInput::Document(v) => Reader::Doc {
+                lines: document_lines(v),
+                no: 0,
+            },
+        }
+    }
+
+    pub async fn next(&mut self) -> Result<Option<Line>> {
+        match self {
+            Reader::Stream { src, no } => loop {
+                let Some(bytes) = src.next_line().await? else {
+                    return Ok(None);
+                };
+                *no += 1;
+                let text = match bytes.last() {
+                    Some(b'\r') => &bytes[..bytes.len() - 1],
+                    _ => &bytes[..],
+                };
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let value = serde_json::from_slice::<Value>(text).map_err(|e| {
+                    format!("not valid JSON (column {}): {}", e.column(), short(&e))
+                });
+                return Ok(Some(Line { no: *no, value }));
+            },
+            Reader::Doc { lines, no } => Ok(lines.pop_front().map(|v| {
+                *no += 1;
+                Line {
+                    no: *no,
+                    value: Ok(v),
+                }
+            })),
+        }
+    }
+}
+
+fn short(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.find(" at line") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// The export document as lines. A document that is not an object of the expected shape
+/// still yields lines (its `meta` is then what line 1 reports as invalid).
+fn document_lines(v: Value) -> VecDeque<Value> {
+    let mut doc = match v {
+        Value::Object(mut o) if o.contains_key("success") && o.contains_key("data") => {
+            o.remove("data").unwrap_or(Value::Null)
+        }
+        other => other,
+    };
+    let mut out = VecDeque::new();
+    let Some(obj) = doc.as_object_mut() else {
+        out.push_back(doc);
+        return out;
+    };
+    let mut meta = match obj.remove("meta") {
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            out.push_back(other);
+            return out;
+        }
+        None => Map::new(),
+    };
+    meta.insert("type".into(), Value::String("meta".into()));
+    out.push_back(Value::Object(meta));
+    if let Some(models) = obj.remove("models") {
+        match models {
+            Value::Array(list) => {
+                for m in list {
+                    out.push_back(tagged("model", &[("model", m)]));
+                }
+            }
+            other => out.push_back(tagged("model", &[("model", other)])),
+        }
+    }
+    if let Some(records) = obj.remove("records") {
+        match records {
+            Value::Object(by_model) => {
+                for (model, list) in by_model {
+                    let items = match list {
+                        Value::Array(a) => a,
+                        other => vec![other],
+                    };
+                    for r in items {
+                        out.push_back(tagged(
+                            "record",
+                            &[("model", Value::String(model.clone())), ("data", r)],
+                        ));
+                    }
+                }
+            }
+            other => out.push_back(tagged("record", &[("data", other)])),
+        }
+    }
+    out
+}
+
+fn tagged(kind: &str, parts: &[(&str, Value)]) -> Value {
+    let mut m = Map::new();
+    m.insert("type".into(), Value::String(kind.into()));
+    for (k, v) in parts {
+        m.insert((*k).to_owned(), v.clone());
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn document_becomes_lines() {
+        let doc = json!({"success": true, "data": {
+            "meta": {"format": "abbotik-export", "version": 1},
+            "models": [{"model_name": "a"}],
+            "records": {"a": [{"id": "x"}, {"id": "y"}]}}});
+        let mut r = Reader::new(ImportInput::Document(doc));
+        let mut kinds = Vec::new();
+        while let Some(l) = r.next().await.unwrap() {
+            kinds.push((l.no, l.value.unwrap()["type"].as_str().unwrap().to_owned()));
+        }
+        assert_eq!(
+            kinds,
+            vec![
+                (1, "meta".to_owned()),
+                (2, "model".to_owned()),
+                (3, "record".to_owned()),
+                (4, "record".to_owned())
+            ]
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! Record lines (A8.3) → validated rows: user fields go through the same validation and
+//! coercion as `POST /api/data` ([`crate::data::validate`]); the system fields an import keeps
+//! (`id`, timestamps, access lists) and `bigserial` values are checked here. Access-list
+//! entries that are not users of the target tenant are dropped (rule 4).
+
+use super::report::LineError;
+use crate::data::validate::{self, Mode};
+use crate::data::values;
+use crate::ident::Ident;
+use crate::model::{FieldType, ModelDef};
+use crate::ports::import::{ColumnKind, ImportColumn, ImportRow, ImportTable};
+use crate::ports::records::{Table, ACCESS_COLUMNS};
+use crate::{Error, ErrorCode};
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+
+/// The columns of an imported model, in cell order.
+pub(super) fn layout(schema: &Ident, m: &ModelDef) -> ImportTable {
+    let col = |name: &str, ty: FieldType, kind: ColumnKind| ImportColumn {
+        name: Ident::trusted(name.to_owned()),
+        ty,
+        kind,
+    };
+    let mut columns = vec![col("id", FieldType::Uuid, ColumnKind::Id)];
+    for f in &m.fields {
+        columns.push(col(&f.field_name, f.field_type, ColumnKind::User));
+    }
+    for a in ACCESS_COLUMNS {
+        columns.push(col(a, FieldType::UuidArray, ColumnKind::Access));
+    }
+    columns.push(col("created_at", FieldType::Timestamp, ColumnKind::CreatedAt));
+    columns.push(col("updated_at", FieldType::Timestamp, ColumnKind::UpdatedAt));
+    columns.push(col("trashed_at", FieldType::Timestamp, ColumnKind::TrashedAt));
+    ImportTable {
+        table: Table {
+            schema: schema.clone(),
+            name: Ident::trusted(m.model_name.clone()),
+        },
+        columns,
+    }
+}
+
+fn invalid(line: u64, field: &str, rule: &'static str, message: String) -> LineError {
+    let e = Error::msg(ErrorCode::ValidationError, message.clone()).with_data(
+        json!({"errors": [{"index": 0, "field": field, "rule": rule, "message": message}]}),
+    );
+    LineError::from_error(line, "validation", e)
+}
+
+/// Validates one record line's `data` against the model. `merge` validates present keys only
+/// (absent keys keep the stored value of an existing record; a new one gets the defaults).
+pub(super) fn row(
+    model: &ModelDef,
+    table: &ImportTable,
+    line: u64,
+    data: &Map<String, Value>,
+    merge: bool,
+    users: &HashSet<uuid::Uuid>,
+    acl_dropped: &mut u64,
+) -> Result<(uuid::Uuid, ImportRow), LineError> {
+    let mut errs = Vec::new();
+    let mode = if merge { Mode::Update } else { Mode::Create };
+    let prepared = validate::prepare(model, 0, data, mode, &mut errs);
+    if let Some(first) = errs.first() {
+        let msg = first.message.clone();
+        let e = validate::error(errs).with_message(msg);
+        return Err(LineError::from_error(line, "validation", e));
+    }
+    let id = prepared.id.unwrap_or_else(uuid::Uuid::new_v4);
+    let mut cells = Vec::with_capacity(table.columns.len());
+    let mut needs_existing = false;
+    for c in &table.columns {
+        let name = c.name.as_str();
+        let given = data.get(name);
+        let cell = match c.kind {
+            ColumnKind::Id => (Value::String(id.to_string()), true),
+            ColumnKind::User if c.ty == FieldType::Bigserial => match given {
+                None | Some(Value::Null) => (Value::Null, false),
+                Some(v) => match values::coerce(FieldType::Bigserial, v) {
+                    Some(n) => (n, true),
+                    None => return Err(invalid(line, name, "type", format!("{name} must be an integer"))),
+                },
+            },
+            ColumnKind::User => match prepared.values.get(name) {
+                Some(v) => (v.clone(), given.is_some()),
+                None => {
+                    let f = model.field(name);
+                    let default = f
+                        .and_then(|f| f.default_value.as_ref())
+                        .filter(|d| !d.is_null())
+                        .map(|d| values::coerce(c.ty, d).unwrap_or_else(|| d.clone()));
+                    if default.is_none() && f.is_some_and(|f| f.required) {
+                        needs_existing = true;
+                    }
+                    (default.unwrap_or(Value::Null), false)
+                }
+            },
+            ColumnKind::CreatedAt | ColumnKind::UpdatedAt | ColumnKind::TrashedAt => {
+                match given {
+                    None => (Value::Null, false),
+                    Some(Value::Null) => (Value::Null, c.kind == ColumnKind::TrashedAt),
+                    Some(v) => match values::coerce(FieldType::Timestamp, v) {
+                        Some(t) => (t, true),
+                        None => {
+                            return Err(invalid(
+                                line,
+                                name,
+                                "type",
+                                format!("{name} must be an RFC 3339 timestamp"),
+                            ))
+                        }
+                    },
+                }
+            }
+            ColumnKind::Access => match given {
+                None | Some(Value::Null) => (Value::Null, false),
+                Some(Value::Array(items)) => {
+                    let mut kept = Vec::with_capacity(items.len());
+                    for it in items {
+                        let u = it.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok());
+                        match u {
+                            Some(u) if users.contains(&u) => {
+                                if !kept.contains(&u) {
+                                    kept.push(u);
+                                }
+                            }
+                            Some(_) => *acl_dropped += 1,
+                            None => {
+                                return Err(invalid(
+                                    line,
+                                    name,
+                                    "type",
+                                    format!("{name} must be an array of user ids"),
+                                ))
+                            }
+                        }
+                    }
+                    let arr = kept.into_iter().map(|u| Value::String(u.to_string()));
+                    (Value::Array(arr.collect()), true)
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        line,
+                        name,
+                        "type",
+                        format!("{name} must be an array of user ids"),
+                    ))
+                }
+            },
+        };
+        cells.push(cell);
+    }
+    Ok((
+        id,
+        ImportRow {
+            line,
+            cells,
+            needs_existing: merge && needs_existing,
+        },
+    ))
+}
