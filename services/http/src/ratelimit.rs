@@ -27,6 +27,30 @@ pub fn bulk_cost(operations: usize) -> u32 {
     u32::try_from(1 + operations / 100).unwrap_or(u32::MAX)
 }
 
+/// Charges the rest of a bulk request's cost once its body is parsed (the layer charged 1):
+/// `None` when it passes (or no limiter applies), else the `429 RATE_LIMITED` answer.
+pub async fn charge_bulk(
+    s: &AppState,
+    ctx: &abbotik_domain::TenantCtx,
+    checked: bool,
+    operations: usize,
+) -> Option<Response> {
+    let extra = bulk_cost(operations).saturating_sub(1);
+    if !checked || extra == 0 {
+        return None;
+    }
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| Uuid::parse_str(s).ok());
+    let credential = parse(&ctx.auth.api_key_id)
+        .or_else(|| parse(&ctx.auth.key_id))
+        .unwrap_or(ctx.user_id);
+    match s.limits.check_request(ctx.tenant_id, credential, extra).await {
+        Ok(Some(v)) => v
+            .refused()
+            .map(|r| refuse(r, Some(ctx.tenant.as_str()), &v)),
+        _ => None,
+    }
+}
+
 /// The layer.
 pub async fn limit(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();

@@ -81,6 +81,7 @@ pub fn all() -> Vec<&'static RouteDoc> {
         crate::routes::data::ROUTES,
         crate::routes::find::ROUTES,
         crate::routes::aggregate::ROUTES,
+        crate::routes::bulk::ROUTES,
         crate::routes::trashed::ROUTES,
         crate::routes::stat::ROUTES,
         crate::docs::ROUTES,

@@ -202,6 +202,9 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             ))
             .with_query_gate(abbotik_domain::data::gate::QueryGate::new(
                 cfg.query_concurrency_per_tenant as usize,
+            ))
+            .with_unit_of_work(Arc::new(
+                abbotik_adapters::postgres::unit_of_work::PgUnitOfWork::new(res.db.clone()),
             )),
         ),
         describe,

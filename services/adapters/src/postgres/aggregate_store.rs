@@ -163,6 +163,36 @@ pub fn aggregate_sql(a: &AggregateQuery) -> Sql {
     sql
 }
 
+/// The rows of an aggregate as the JSON text of an array of objects: the client's keys
+/// (JSON-escaped here), each with the JSON text PostgreSQL rendered for its column.
+pub(super) fn rows_json(a: &AggregateQuery, rows: &[tokio_postgres::Row]) -> String {
+    let keys: Vec<String> = a
+        .groups
+        .iter()
+        .map(|g| &g.key)
+        .chain(a.aggregates.iter().map(|f| &f.key))
+        .map(|k| serde_json::Value::String(k.clone()).to_string())
+        .collect();
+    let mut out = String::from("[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        for (j, key) in keys.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push(':');
+            out.push_str(r.get::<_, Option<&str>>(j).unwrap_or("null"));
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
 #[async_trait::async_trait]
 impl Aggregator for PgAggregator {
     async fn aggregate(&self, _ctx: &TenantCtx, a: &AggregateQuery) -> Result<String> {
@@ -172,31 +202,7 @@ impl Aggregator for PgAggregator {
         let st = c.prepare(&sql.text).await.map_err(map_db_error)?;
         let rows = c.query(&st, &sql.refs()).await.map_err(map_db_error)?;
         observe("records.aggregate", started);
-        let keys: Vec<String> = a
-            .groups
-            .iter()
-            .map(|g| &g.key)
-            .chain(a.aggregates.iter().map(|f| &f.key))
-            .map(|k| serde_json::Value::String(k.clone()).to_string())
-            .collect();
-        let mut out = String::from("[");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push('{');
-            for (j, key) in keys.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                out.push_str(key);
-                out.push(':');
-                out.push_str(r.get::<_, Option<&str>>(j).unwrap_or("null"));
-            }
-            out.push('}');
-        }
-        out.push(']');
-        Ok(out)
+        Ok(rows_json(a, &rows))
     }
 
     async fn timezone_known(&self, _ctx: &TenantCtx, name: &str) -> Result<bool> {

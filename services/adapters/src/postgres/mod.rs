@@ -25,6 +25,7 @@ pub mod secret_store;
 pub mod tenant_admin;
 pub mod tenant_limits;
 pub mod tenant_schema;
+pub mod unit_of_work;
 pub mod user_store;
 
 pub use db::{map_db_error, Db, DbConfig};

@@ -38,7 +38,7 @@ impl PgRecordStore {
     }
 }
 
-async fn query<C: GenericClient>(
+pub(super) async fn query<C: GenericClient>(
     c: &C,
     sql: &Sql,
 ) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
@@ -249,7 +249,7 @@ fn all_docs(w: &Write) -> Vec<&Doc> {
 }
 
 /// Runs the steps of a write on one client (a transaction when there are several).
-async fn run_steps<C: GenericClient>(c: &C, w: &Write) -> Result<Outcome> {
+pub(super) async fn run_steps<C: GenericClient>(c: &C, w: &Write) -> Result<Outcome> {
     let docs = all_docs(w);
     if let Some(check) = qw::reference_check(&w.refs, &docs) {
         let rows = query(c, &check).await.map_err(map_db_error)?;

@@ -1,6 +1,7 @@
 //! Routes, one file per surface.
 pub mod aggregate;
 pub mod auth;
+pub mod bulk;
 pub mod data;
 pub mod describe;
 pub mod find;
