@@ -82,6 +82,7 @@ pub fn all() -> Vec<&'static RouteDoc> {
         crate::routes::find::ROUTES,
         crate::routes::aggregate::ROUTES,
         crate::routes::bulk::ROUTES,
+        crate::routes::bulk_export::ROUTES,
         crate::routes::trashed::ROUTES,
         crate::routes::stat::ROUTES,
         crate::docs::ROUTES,

@@ -3,6 +3,7 @@
 //! [`TestApp`] offers a small HTTP client. Every test makes its own tenant (`unique_name`).
 
 pub mod process;
+pub mod transfer;
 
 use abbot_api::config::Config;
 use abbot_api::wiring;

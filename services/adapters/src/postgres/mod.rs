@@ -11,6 +11,7 @@ mod ddl;
 mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
+mod export_stream;
 mod filter_sql;
 pub mod find_store;
 mod identity;

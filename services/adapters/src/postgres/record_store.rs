@@ -15,7 +15,7 @@ use abbotik_domain::data::filter::Filter;
 use abbotik_domain::ports::auth::IdentityRef;
 use abbotik_domain::ports::records::{
     Doc, Guarded, LifeOp, Outcome, Problem, Projection, RecordStore, RowStream, Select, Table,
-    TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
+    TaggedRowStream, TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
 };
 use abbotik_domain::{Result, TenantCtx};
 use deadpool_postgres::GenericClient;
@@ -297,6 +297,10 @@ impl RecordStore for PgRecordStore {
 
     async fn stream(&self, _ctx: &TenantCtx, s: &Select) -> Result<RowStream> {
         Ok(super::records_stream::spawn(self.db.clone(), s.clone()))
+    }
+
+    async fn stream_snapshot(&self, _ctx: &TenantCtx, qs: &[Select]) -> Result<TaggedRowStream> {
+        Ok(super::export_stream::spawn(self.db.clone(), qs.to_vec()))
     }
 
     async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {

@@ -10,6 +10,7 @@ pub mod access;
 mod aggregate;
 mod bulk;
 pub use aggregate::parse_body as parse_aggregate_body;
+pub mod bulk_export;
 pub mod export;
 mod fast_read;
 pub mod filter;

@@ -234,6 +234,25 @@ impl RowStream {
     }
 }
 
+/// Rows of several reads run in one snapshot (A8.2 bulk export), in read order and in
+/// batches, each batch tagged with the index of its read. A read without rows sends nothing.
+/// An `Err` ends the stream; the producer stops as soon as the receiver is dropped.
+pub struct TaggedRowStream {
+    rx: tokio::sync::mpsc::Receiver<Result<(usize, Vec<String>)>>,
+}
+
+impl TaggedRowStream {
+    /// A stream fed by a producer task through a bounded channel (its backpressure).
+    pub fn new(rx: tokio::sync::mpsc::Receiver<Result<(usize, Vec<String>)>>) -> Self {
+        Self { rx }
+    }
+
+    /// The next batch with the index of its read; `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<(usize, Vec<String>)>> {
+        self.rx.recv().await
+    }
+}
+
 /// A model with trashed rows for `GET /api/trashed`.
 #[derive(Debug, Clone)]
 pub struct TrashedModel {
@@ -259,6 +278,20 @@ pub trait RecordStore: Send + Sync {
     /// bounded by a few batches. The default buffers [`RecordStore::select`].
     async fn stream(&self, ctx: &TenantCtx, q: &Select) -> Result<RowStream> {
         Ok(RowStream::from_rows(self.select(ctx, q).await?))
+    }
+    /// The rows of several reads from one consistent snapshot (bulk export, A8.2), read after
+    /// read, memory bounded by a few batches. The default buffers [`RecordStore::select`]
+    /// (no common snapshot).
+    async fn stream_snapshot(&self, ctx: &TenantCtx, qs: &[Select]) -> Result<TaggedRowStream> {
+        let (tx, rx) = tokio::sync::mpsc::channel(qs.len().max(1));
+        for (i, q) in qs.iter().enumerate() {
+            let rows = self.select(ctx, q).await?;
+            if !rows.is_empty() {
+                // One message per read and capacity for all of them: cannot fail.
+                let _ = tx.try_send(Ok((i, rows)));
+            }
+        }
+        Ok(TaggedRowStream::new(rx))
     }
     /// Whether a row exists in `table` with that id (not purged) and the trash state allowed.
     async fn exists(

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
 
-mod export;
+pub(crate) mod export;
 mod rel;
 
 use export::Format;

@@ -2,6 +2,7 @@
 pub mod aggregate;
 pub mod auth;
 pub mod bulk;
+pub mod bulk_export;
 pub mod data;
 pub mod describe;
 pub mod find;
