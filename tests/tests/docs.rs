@@ -635,6 +635,10 @@ async fn registry_examples_hold_against_the_server() {
     s.exec(Call::new("POST", "/api/aggregate/{model}", "/api/aggregate/orders").token(t))
         .await;
 
+    // Bulk export: the example body (customers and orders) as the JSON document.
+    s.exec(Call::new("POST", "/api/bulk/export", "/api/bulk/export").token(t))
+        .await;
+
     // Relationship children: `orders` is the relationship name of `orders.customer_id`.
     let rel = format!("/api/data/customers/{cust}/orders");
     let rp = "/api/data/{model}/{id}/{relationship}";
