@@ -14,6 +14,8 @@ pub mod embedded;
 mod export_stream;
 mod filter_sql;
 pub mod find_store;
+mod import_copy;
+pub mod import_store;
 mod identity;
 pub mod janitor;
 pub mod machine_store;
