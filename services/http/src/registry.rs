@@ -83,6 +83,7 @@ pub fn all() -> Vec<&'static RouteDoc> {
         crate::routes::aggregate::ROUTES,
         crate::routes::bulk::ROUTES,
         crate::routes::bulk_export::ROUTES,
+        crate::routes::bulk_import::ROUTES,
         crate::routes::trashed::ROUTES,
         crate::routes::stat::ROUTES,
         crate::docs::ROUTES,

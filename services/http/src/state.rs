@@ -36,6 +36,8 @@ pub struct HttpSettings {
     pub public_url: String,
     /// `ABBOTIK_TRUSTED_PROXIES` (B5): peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<crate::client_ip::Cidr>,
+    /// `ABBOTIK_IMPORT_MAX_BYTES` (A8.3): cap of an NDJSON import stream.
+    pub import_max_bytes: u64,
 }
 
 /// The state every handler gets: one shared [`AppServices`], so handing it to a handler
@@ -63,6 +65,8 @@ pub struct AppServices {
     pub machine: Arc<MachineService>,
     pub describe: Arc<DescribeService>,
     pub data: Arc<DataService>,
+    /// Import of exports (A8.3).
+    pub import: Arc<abbotik_domain::transfer::ImportService>,
     /// The rate limiters (B5).
     pub limits: Arc<abbotik_domain::ratelimit::RateLimitService>,
     /// The tenant's users and invites (A3.5, A3.8).

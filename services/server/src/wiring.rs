@@ -207,6 +207,9 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
                 abbotik_adapters::postgres::unit_of_work::PgUnitOfWork::new(res.db.clone()),
             )),
         ),
+        import: Arc::new(abbotik_domain::transfer::ImportService::new(Arc::new(
+            abbotik_adapters::postgres::import_store::PgImportStore::new(res.db.clone()),
+        ))),
         describe,
         limits,
         users: Arc::new(abbotik_domain::users::UsersService::new(Arc::new(
@@ -224,6 +227,7 @@ pub fn build_state(cfg: &Config, res: &Resources, shutdown: &Shutdown) -> anyhow
             version: env!("CARGO_PKG_VERSION"),
             public_url: cfg.public_url.clone(),
             trusted_proxies: cfg.trusted_proxies.clone(),
+            import_max_bytes: cfg.import_max_bytes,
         }),
         started: Instant::now(),
         shutting_down: shutdown.flag.clone(),

@@ -3,6 +3,7 @@ pub mod aggregate;
 pub mod auth;
 pub mod bulk;
 pub mod bulk_export;
+pub mod bulk_import;
 pub mod data;
 pub mod describe;
 pub mod find;
