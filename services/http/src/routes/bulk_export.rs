@@ -278,6 +278,90 @@ mod tests {
         r.out
     }
 
+    fn export(items: Vec<abbotik_domain::Result<(usize, Vec<String>)>>, data: bool) -> BulkExport {
+        let (tx, rx) = tokio::sync::mpsc::channel(items.len().max(1));
+        for i in items {
+            tx.try_send(i).unwrap();
+        }
+        BulkExport {
+            meta: serde_json::Map::from_iter([("format".to_owned(), json!("abbotik-export"))]),
+            models: names(&["a", "b"]),
+            describe: vec![json!({"model_name": "a"}), json!({"model_name": "b"})],
+            rows: data.then(|| TaggedRowStream::new(rx)),
+        }
+    }
+
+    async fn body(r: Response) -> Result<String, String> {
+        use http_body_util::BodyExt;
+        let mut b = r.into_body();
+        let mut out = Vec::new();
+        while let Some(f) = b.frame().await {
+            match f {
+                Ok(f) => out.extend_from_slice(f.data_ref().map_or(&[][..], |d| &d[..])),
+                Err(_) => return Err(String::from_utf8_lossy(&out).into_owned()),
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    #[tokio::test]
+    async fn ndjson_lines_end_and_failures() {
+        let batch = |i: usize, r: &[&str]| Ok((i, r.iter().map(|s| (*s).to_owned()).collect()));
+        let r = ndjson(export(
+            vec![
+                batch(0, &["{\"id\":1}"]),
+                batch(1, &["{\"id\":2}", "{\"id\":3}"]),
+            ],
+            true,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+        let text = body(r).await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], r#"{"type":"meta","format":"abbotik-export"}"#);
+        assert_eq!(lines[1], r#"{"type":"model","model":{"model_name":"a"}}"#);
+        assert_eq!(lines[3], r#"{"type":"record","model":"a","data":{"id":1}}"#);
+        assert_eq!(lines[5], r#"{"type":"record","model":"b","data":{"id":3}}"#);
+        assert_eq!(lines[6], r#"{"type":"end","models":2,"records":3}"#);
+        assert_eq!(lines.len(), 7);
+
+        // Without data, or with no rows at all: the end line follows the model lines.
+        let text = body(ndjson(export(vec![], false)).await.unwrap())
+            .await
+            .unwrap();
+        assert!(text.ends_with("{\"type\":\"end\",\"models\":2,\"records\":0}\n"));
+        let text = body(ndjson(export(vec![], true)).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(text.lines().count(), 4);
+
+        // An error before the first byte is an envelope.
+        let e = ndjson(export(
+            vec![Err(Error::new(ErrorCode::ServiceUnavailable))],
+            true,
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(e.0.code, ErrorCode::ServiceUnavailable);
+
+        // After it, the body ends with an error and without the end line.
+        let r = ndjson(export(
+            vec![
+                batch(0, &["{}"]),
+                Err(Error::new(ErrorCode::ServiceUnavailable)),
+                batch(1, &["{}"]),
+            ],
+            true,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let partial = body(r).await.unwrap_err();
+        assert!(partial.ends_with("\"data\":{}}\n"));
+        assert!(!partial.contains("\"end\""));
+    }
+
     #[test]
     fn records_object_has_every_model_in_order() {
         let n = names(&["a", "b", "c", "d"]);
