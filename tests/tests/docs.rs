@@ -635,6 +635,10 @@ async fn registry_examples_hold_against_the_server() {
     s.exec(Call::new("POST", "/api/aggregate/{model}", "/api/aggregate/orders").token(t))
         .await;
 
+    // Bulk: the example creates B-1 and B-2 in one transaction, marks B-2 paid, counts the new.
+    s.exec(Call::new("POST", "/api/bulk", "/api/bulk").token(t))
+        .await;
+
     // Bulk export: the example body (customers and orders) as the JSON document.
     s.exec(Call::new("POST", "/api/bulk/export", "/api/bulk/export").token(t))
         .await;
