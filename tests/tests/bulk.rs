@@ -195,7 +195,10 @@ async fn query_flags_apply_to_every_record() {
         )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, json!([{"operation":"count","model":"items","result":1}]));
+    assert_eq!(
+        r.body,
+        json!([{"operation":"count","model":"items","result":1}])
+    );
 }
 
 #[tokio::test]
@@ -239,7 +242,10 @@ async fn a_failure_rolls_back_every_earlier_operation() {
         .iter()
         .map(|e| e["rule"].as_str().unwrap())
         .collect();
-    assert!(rules.contains(&"required") && rules.contains(&"minimum"), "{d}");
+    assert!(
+        rules.contains(&"required") && rules.contains(&"minimum"),
+        "{d}"
+    );
     assert_eq!(names(&app, &t).await, keep);
     // A filter error at run time (unknown field) rolls back too.
     let r = bulk(
@@ -284,12 +290,24 @@ async fn not_found_forms_answer_404_and_roll_back() {
         let d = err(&r, 404, "RECORD_NOT_FOUND");
         assert_eq!(d["operation_index"], 1, "{op}");
         assert_eq!(d["model"], "items", "{op}");
-        let rec = okd(&app.get(&format!("/api/data/items/{a_id}"), t.token()).await, 200);
+        let rec = okd(
+            &app.get(&format!("/api/data/items/{a_id}"), t.token()).await,
+            200,
+        );
         assert_eq!(rec["qty"], 1, "{op}");
         assert!(rec["trashed_at"].is_null(), "{op}");
     }
     // A trashed record: update answers 409 RECORD_TRASHED as the single route does.
-    okd(&app.call("DELETE", &format!("/api/data/items/{a_id}"), t.token(), None).await, 200);
+    okd(
+        &app.call(
+            "DELETE",
+            &format!("/api/data/items/{a_id}"),
+            t.token(),
+            None,
+        )
+        .await,
+        200,
+    );
     let r = bulk(
         &app,
         &t,
@@ -304,14 +322,35 @@ async fn malformed_operations_are_refused_before_anything_runs() {
     let (app, t) = setup().await;
     let valid = json!({"operation":"create","model":"items","data":{"name":"w"}});
     let cases = [
-        (json!({"operation":"explode","model":"items"}), "unknown_operation"),
+        (
+            json!({"operation":"explode","model":"items"}),
+            "unknown_operation",
+        ),
         (json!({"model":"items"}), "missing_key"),
-        (json!({"operation":"create-all","model":"items","data":[{"name":"q"}],"filter":{"name":"q"}}), "unexpected_key"),
-        (json!({"operation":"delete-all","model":"items","data":{"id":"x"}}), "data_not_array"),
-        (json!({"operation":"create","model":"items","data":[{"name":"q"}]}), "data_not_object"),
-        (json!({"operation":"update","model":"items","data":{"qty":1}}), "missing_key"),
-        (json!({"operation":"select","model":"items","where":{"name":"q"}}), "unexpected_key"),
-        (json!({"operation":"delete-any","model":"items","filter":{"name":"w","limit":1}}), "filter_option_unsupported"),
+        (
+            json!({"operation":"create-all","model":"items","data":[{"name":"q"}],"filter":{"name":"q"}}),
+            "unexpected_key",
+        ),
+        (
+            json!({"operation":"delete-all","model":"items","data":{"id":"x"}}),
+            "data_not_array",
+        ),
+        (
+            json!({"operation":"create","model":"items","data":[{"name":"q"}]}),
+            "data_not_object",
+        ),
+        (
+            json!({"operation":"update","model":"items","data":{"qty":1}}),
+            "missing_key",
+        ),
+        (
+            json!({"operation":"select","model":"items","where":{"name":"q"}}),
+            "unexpected_key",
+        ),
+        (
+            json!({"operation":"delete-any","model":"items","filter":{"name":"w","limit":1}}),
+            "filter_option_unsupported",
+        ),
         (json!(42), "not_an_object"),
     ];
     for (op, reason) in cases {
@@ -324,17 +363,27 @@ async fn malformed_operations_are_refused_before_anything_runs() {
     for (body, code) in [
         (json!({}), "VALIDATION_FIELD_MISSING"),
         (json!({"operations":[]}), "VALIDATION_FIELD_INVALID"),
-        (json!({"operations":{"operation":"count"}}), "VALIDATION_FIELD_INVALID"),
+        (
+            json!({"operations":{"operation":"count"}}),
+            "VALIDATION_FIELD_INVALID",
+        ),
         (json!([valid.clone()]), "VALIDATION_BODY_NOT_OBJECT"),
     ] {
         let r = app.post("/api/bulk", t.token(), body.clone()).await;
         err(&r, 400, code);
     }
-    let many: Vec<Value> = (0..1001).map(|_| json!({"operation":"count","model":"items"})).collect();
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"operation":"count","model":"items"}))
+        .collect();
     let r = bulk(&app, &t, json!(many)).await;
     err(&r, 400, "VALIDATION_FIELD_INVALID");
     let r = app
-        .call("POST", "/api/bulk?format=csv", t.token(), Some(json!({"operations":[valid]})))
+        .call(
+            "POST",
+            "/api/bulk?format=csv",
+            t.token(),
+            Some(json!({"operations":[valid]})),
+        )
         .await;
     err(&r, 406, "VALIDATION_FORMAT_UNSUPPORTED");
     assert!(names(&app, &t).await.is_empty());
@@ -343,7 +392,13 @@ async fn malformed_operations_are_refused_before_anything_runs() {
 #[tokio::test]
 async fn access_operations_are_not_implemented_yet() {
     let (app, t) = setup().await;
-    for name in ["access", "access-one", "access-404", "access-all", "access-any"] {
+    for name in [
+        "access",
+        "access-one",
+        "access-404",
+        "access-all",
+        "access-any",
+    ] {
         let r = bulk(
             &app,
             &t,
@@ -364,7 +419,9 @@ async fn access_operations_are_not_implemented_yet() {
 #[tokio::test]
 async fn select_rows_are_bounded_and_rolled_back() {
     let (app, t) = setup().await;
-    let rows: Vec<Value> = (0..5001).map(|i| json!({"name": format!("n{i}")})).collect();
+    let rows: Vec<Value> = (0..5001)
+        .map(|i| json!({"name": format!("n{i}")}))
+        .collect();
     create(&app, &t, json!(rows)).await;
     let r = bulk(
         &app,
@@ -381,7 +438,10 @@ async fn select_rows_are_bounded_and_rolled_back() {
     assert_eq!(d["reason"], "too_many_rows");
     assert_eq!(d["operation_index"], 3);
     let r = app
-        .get("/api/data/items?where=%7B%22name%22%3A%22extra%22%7D", t.token())
+        .get(
+            "/api/data/items?where=%7B%22name%22%3A%22extra%22%7D",
+            t.token(),
+        )
         .await;
     assert_eq!(okd(&r, 200), json!([]));
     // Exactly 10000 rows pass.
@@ -402,7 +462,9 @@ async fn select_rows_are_bounded_and_rolled_back() {
 async fn response_cap_refuses_and_rolls_back() {
     let app = spawn_app_with(&[("ABBOTIK_RESPONSE_MAX_BYTES", "8192")]).await;
     let t = setup_on(&app).await;
-    let rows: Vec<Value> = (0..80).map(|i| json!({"name": format!("item-{i:04}")})).collect();
+    let rows: Vec<Value> = (0..80)
+        .map(|i| json!({"name": format!("item-{i:04}")}))
+        .collect();
     let r = bulk(
         &app,
         &t,
@@ -481,7 +543,11 @@ async fn another_tenants_models_and_ids_are_out_of_reach() {
     let id = rec["id"].as_str().unwrap();
     // A model only A has.
     let r = app
-        .post("/api/describe/private", a.token(), json!({"fields":[{"field_name":"x","type":"text"}]}))
+        .post(
+            "/api/describe/private",
+            a.token(),
+            json!({"fields":[{"field_name":"x","type":"text"}]}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = bulk(&app, &b, json!([{"operation":"select","model":"private"}])).await;
@@ -510,7 +576,10 @@ async fn another_tenants_models_and_ids_are_out_of_reach() {
     )
     .await;
     err(&r, 404, "RECORD_NOT_FOUND");
-    let rec = okd(&app.get(&format!("/api/data/items/{id}"), a.token()).await, 200);
+    let rec = okd(
+        &app.get(&format!("/api/data/items/{id}"), a.token()).await,
+        200,
+    );
     assert_eq!(rec["qty"], 1);
     // A schema-qualified name is just an unknown model.
     let qualified = format!("ns_tenant_{}.items", a.name);
@@ -529,7 +598,12 @@ async fn hostile_names_are_rejected() {
         "Items",
         "",
     ] {
-        let r = bulk(&app, &t, json!([{"operation":"delete-any","model":model,"filter":{}}])).await;
+        let r = bulk(
+            &app,
+            &t,
+            json!([{"operation":"delete-any","model":model,"filter":{}}]),
+        )
+        .await;
         assert!(r.status == 404 || r.status == 400, "{model}: {}", r.text);
         assert_eq!(r.body["data"]["operation_index"], 0, "{model}");
     }
@@ -567,7 +641,9 @@ async fn a_bulk_costs_one_plus_a_hundredth_of_its_operations() {
     .await;
     let t = setup_on(&app).await;
     // describe (1) done; 300 operations cost 4 → 1 left.
-    let ops: Vec<Value> = (0..300).map(|_| json!({"operation":"count","model":"items"})).collect();
+    let ops: Vec<Value> = (0..300)
+        .map(|_| json!({"operation":"count","model":"items"}))
+        .collect();
     let r = bulk(&app, &t, json!(ops.clone())).await;
     okd(&r, 200);
     let r = bulk(&app, &t, json!(ops)).await;

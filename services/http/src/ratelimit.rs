@@ -43,7 +43,11 @@ pub async fn charge_bulk(
     let credential = parse(&ctx.auth.api_key_id)
         .or_else(|| parse(&ctx.auth.key_id))
         .unwrap_or(ctx.user_id);
-    match s.limits.check_request(ctx.tenant_id, credential, extra).await {
+    match s
+        .limits
+        .check_request(ctx.tenant_id, credential, extra)
+        .await
+    {
         Ok(Some(v)) => v
             .refused()
             .map(|r| refuse(r, Some(ctx.tenant.as_str()), &v)),

@@ -16,8 +16,7 @@ use super::records_sql::{self as q, Sql};
 use super::{map_db_error, Db};
 use abbotik_domain::ports::aggregate::{AggregateQuery, Aggregator};
 use abbotik_domain::ports::records::{
-    Guarded, Outcome, RecordCounter, RecordStore, Select, Table, TrashedModel, TrashedScope,
-    Write,
+    Guarded, Outcome, RecordCounter, RecordStore, Select, Table, TrashedModel, TrashedScope, Write,
 };
 use abbotik_domain::ports::unit::{RecordTx, UnitOfWork};
 use abbotik_domain::{Error, Result, TenantCtx};

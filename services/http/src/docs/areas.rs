@@ -68,7 +68,7 @@ pub const AREAS: &[Area] = &[
         "api/bulk",
         "Bulk, export and import",
         "Many operations in one all-or-nothing transaction",
-        "",
+        "`POST /api/bulk` runs up to 1000 record operations (`select`, `count`, `aggregate`, `create`, `update`, `delete`, `upsert` and their `-one`/`-all`/`-any`/`-404` forms) in order in one transaction: later operations see earlier writes, each is checked like its single route, and the first failure rolls everything back and names `data.operation_index`. `POST /api/bulk/export` and `POST /api/bulk/import` move whole models out and in.",
     ),
     area("api/acls", "Record ACLs", "Share single records with named users", ""),
     area(

@@ -241,7 +241,10 @@ fn not_found(model: &str, id: Option<&str>) -> Error {
         Some(id) => super::record_not_found(model, id),
         None => Error::msg(
             ErrorCode::RecordNotFound,
-            format!("No record of {} matches the filter", crate::ident::clip(model)),
+            format!(
+                "No record of {} matches the filter",
+                crate::ident::clip(model)
+            ),
         )
         .with_data(json!({ "model": crate::ident::clip(model) })),
     }

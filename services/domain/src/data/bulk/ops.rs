@@ -297,14 +297,7 @@ fn operation(i: usize, v: &Value) -> Result<Operation> {
     let id = match get(o, "id") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(invalid_key(
-                i,
-                "invalid_key",
-                "id",
-                "id must be a string",
-            ))
-        }
+        Some(_) => return Err(invalid_key(i, "invalid_key", "id", "id must be a string")),
     };
     if matches!(kind, Kind::SelectOne | Kind::Select404) {
         match (id.is_some(), get(o, "filter").is_some()) {
@@ -376,9 +369,7 @@ fn check_data(i: usize, name: &str, shape: DataShape, d: &Value) -> Result<()> {
     };
     for (j, item) in items.iter().enumerate() {
         let ok = match shape {
-            DataShape::Ids => {
-                item.is_string() || item.get("id").is_some_and(Value::is_string)
-            }
+            DataShape::Ids => item.is_string() || item.get("id").is_some_and(Value::is_string),
             _ => item.is_object(),
         };
         if !ok {
@@ -414,7 +405,9 @@ fn filter(i: usize, name: &str, f: &Value, options: &[&str]) -> Result<FindReque
     };
     let refused = OPTION_KEYS.iter().find(|k| {
         let honoured = options.contains(k);
-        obj.get(**k).is_some_and(|v| !v.is_null() && v != &Value::Bool(false)) && !honoured
+        obj.get(**k)
+            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+            && !honoured
     });
     if let Some(k) = refused {
         return Err(invalid_key(
@@ -430,7 +423,15 @@ fn filter(i: usize, name: &str, f: &Value, options: &[&str]) -> Result<FindReque
 /// The A7 body of an `aggregate` operation: `where` from the operation or its filter.
 fn aggregate_body(i: usize, o: &Map<String, Value>, f: Option<&FindRequest>) -> Result<Value> {
     let mut body = Map::new();
-    for k in ["aggregate", "groupBy", "group_by", "having", "order", "limit", "offset"] {
+    for k in [
+        "aggregate",
+        "groupBy",
+        "group_by",
+        "having",
+        "order",
+        "limit",
+        "offset",
+    ] {
         if let Some(v) = get(o, k) {
             body.insert(k.into(), v.clone());
         }

@@ -36,7 +36,10 @@ fn body_shapes() {
     let max: Vec<Value> = (0..1000)
         .map(|_| json!({"operation":"count","model":"m"}))
         .collect();
-    assert_eq!(parse(Some(&json!({ "operations": max }))).unwrap().len(), 1000);
+    assert_eq!(
+        parse(Some(&json!({ "operations": max }))).unwrap().len(),
+        1000
+    );
 }
 
 #[test]
@@ -96,32 +99,92 @@ fn malformed_operations() {
         (json!("select"), "not_an_object"),
         (json!({"model":"m"}), "missing_key"),
         (json!({"operation":7,"model":"m"}), "invalid_key"),
-        (json!({"operation":"selekt","model":"m"}), "unknown_operation"),
+        (
+            json!({"operation":"selekt","model":"m"}),
+            "unknown_operation",
+        ),
         (json!({"operation":"select","model":5}), "invalid_key"),
         (json!({"operation":"select"}), "missing_key"),
-        (json!({"operation":"select","model":"m","where":{"a":1}}), "unexpected_key"),
-        (json!({"operation":"create-all","model":"m","data":[{}],"filter":{}}), "unexpected_key"),
-        (json!({"operation":"update-all","model":"m","data":[],"filter":{"a":1}}), "unexpected_key"),
-        (json!({"operation":"delete-all","model":"m","data":[],"filter":{"a":1}}), "unexpected_key"),
-        (json!({"operation":"delete","model":"m","id":"x","data":{}}), "unexpected_key"),
+        (
+            json!({"operation":"select","model":"m","where":{"a":1}}),
+            "unexpected_key",
+        ),
+        (
+            json!({"operation":"create-all","model":"m","data":[{}],"filter":{}}),
+            "unexpected_key",
+        ),
+        (
+            json!({"operation":"update-all","model":"m","data":[],"filter":{"a":1}}),
+            "unexpected_key",
+        ),
+        (
+            json!({"operation":"delete-all","model":"m","data":[],"filter":{"a":1}}),
+            "unexpected_key",
+        ),
+        (
+            json!({"operation":"delete","model":"m","id":"x","data":{}}),
+            "unexpected_key",
+        ),
         (json!({"operation":"create","model":"m"}), "missing_key"),
-        (json!({"operation":"create","model":"m","data":[{}]}), "data_not_object"),
-        (json!({"operation":"create-all","model":"m","data":{}}), "data_not_array"),
-        (json!({"operation":"create-all","model":"m","data":[{},3]}), "data_item_invalid"),
-        (json!({"operation":"delete-all","model":"m","data":[{"x":1}]}), "data_item_invalid"),
-        (json!({"operation":"update","model":"m","data":{}}), "missing_key"),
-        (json!({"operation":"update","model":"m","id":5,"data":{}}), "invalid_key"),
-        (json!({"operation":"update-any","model":"m","data":{}}), "missing_key"),
+        (
+            json!({"operation":"create","model":"m","data":[{}]}),
+            "data_not_object",
+        ),
+        (
+            json!({"operation":"create-all","model":"m","data":{}}),
+            "data_not_array",
+        ),
+        (
+            json!({"operation":"create-all","model":"m","data":[{},3]}),
+            "data_item_invalid",
+        ),
+        (
+            json!({"operation":"delete-all","model":"m","data":[{"x":1}]}),
+            "data_item_invalid",
+        ),
+        (
+            json!({"operation":"update","model":"m","data":{}}),
+            "missing_key",
+        ),
+        (
+            json!({"operation":"update","model":"m","id":5,"data":{}}),
+            "invalid_key",
+        ),
+        (
+            json!({"operation":"update-any","model":"m","data":{}}),
+            "missing_key",
+        ),
         (json!({"operation":"delete-any","model":"m"}), "missing_key"),
         (json!({"operation":"select-one","model":"m"}), "missing_key"),
-        (json!({"operation":"select-one","model":"m","id":"x","filter":{}}), "id_and_filter"),
-        (json!({"operation":"select","model":"m","filter":[1]}), "filter_not_object"),
-        (json!({"operation":"select","model":"m","filter":{"count":true}}), "filter_option_unsupported"),
-        (json!({"operation":"count","model":"m","filter":{"limit":5}}), "filter_option_unsupported"),
-        (json!({"operation":"delete-any","model":"m","filter":{"a":1,"limit":1}}), "filter_option_unsupported"),
-        (json!({"operation":"update-any","model":"m","filter":{"order":"a"},"data":{}}), "filter_option_unsupported"),
+        (
+            json!({"operation":"select-one","model":"m","id":"x","filter":{}}),
+            "id_and_filter",
+        ),
+        (
+            json!({"operation":"select","model":"m","filter":[1]}),
+            "filter_not_object",
+        ),
+        (
+            json!({"operation":"select","model":"m","filter":{"count":true}}),
+            "filter_option_unsupported",
+        ),
+        (
+            json!({"operation":"count","model":"m","filter":{"limit":5}}),
+            "filter_option_unsupported",
+        ),
+        (
+            json!({"operation":"delete-any","model":"m","filter":{"a":1,"limit":1}}),
+            "filter_option_unsupported",
+        ),
+        (
+            json!({"operation":"update-any","model":"m","filter":{"order":"a"},"data":{}}),
+            "filter_option_unsupported",
+        ),
         (json!({"operation":"aggregate","model":"m"}), "missing_key"),
-        (json!({"operation":"aggregate","model":"m","aggregate":{},"where":{},"filter":{}}), "where_and_filter"),
+        (
+            json!({"operation":"aggregate","model":"m","aggregate":{},"where":{},"filter":{}}),
+            "where_and_filter",
+        ),
     ];
     for (op, want) in cases {
         let (code, data) = one(op.clone());
@@ -155,7 +218,13 @@ fn filter_errors_carry_the_index() {
 
 #[test]
 fn access_is_not_implemented() {
-    for name in ["access", "access-one", "access-404", "access-all", "access-any"] {
+    for name in [
+        "access",
+        "access-one",
+        "access-404",
+        "access-all",
+        "access-any",
+    ] {
         let (code, data) = one(json!({"operation": name, "model": "m", "id": "x", "data": {}}));
         assert_eq!(code, ErrorCode::NotImplemented, "{name}");
         assert_eq!(data["operation"], name);
