@@ -16,8 +16,8 @@ use super::map_db_error;
 use super::record_store::select_sql;
 use super::Db;
 use abbotik_domain::ports::records::{Select, TaggedRowStream};
-use abbotik_domain::Result;
-use std::time::Instant;
+use abbotik_domain::{Error, ErrorCode, Result};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::IsolationLevel;
 
@@ -25,6 +25,10 @@ use tokio_postgres::IsolationLevel;
 const BATCH_ROWS: i32 = 500;
 /// Batches buffered between the database and the HTTP body.
 const CHANNEL_BATCHES: usize = 2;
+/// Longest wait for the client to take the next batch. A reader that stalls longer ends the
+/// export (truncated transfer, no `end` line) rather than hold a pooled connection and an old
+/// snapshot — which keeps vacuum from cleaning the whole database — for as long as it likes.
+const STALL_LIMIT: Duration = Duration::from_secs(600);
 
 type Sender = mpsc::Sender<Result<(usize, Vec<String>)>>;
 
@@ -67,9 +71,18 @@ async fn produce(db: &Db, sels: &[Select], out: &Sender) -> Result<()> {
             let n = rows.len();
             if n > 0 {
                 let batch: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
-                if out.send(Ok((i, batch))).await.is_err() {
+                match tokio::time::timeout(STALL_LIMIT, out.send(Ok((i, batch)))).await {
+                    Ok(Ok(())) => {}
                     // Client gone: dropping `tx` rolls the transaction back.
-                    return Ok(());
+                    Ok(Err(_)) => return Ok(()),
+                    // An error, not a clean end: the body must stop without its `end` line.
+                    // The transaction is released now; the error waits for the reader.
+                    Err(_) => {
+                        return Err(Error::msg(
+                            ErrorCode::ServiceUnavailable,
+                            format!("Export reader stalled for {} s", STALL_LIMIT.as_secs()),
+                        ))
+                    }
                 }
             }
             if n < BATCH_ROWS as usize {
