@@ -99,7 +99,11 @@ pub(super) fn render(t: &ImportTable, rows: &[ImportRow], staged: bool) -> Bytes
                 }
                 out.put_u8(if *p { b't' } else { b'f' });
             }
-            out.put_slice(if r.needs_existing { b"}\tt\t" } else { b"}\tf\t" });
+            out.put_slice(if r.needs_existing {
+                b"}\tt\t"
+            } else {
+                b"}\tf\t"
+            });
         }
         for (i, (c, (v, p))) in t.columns.iter().zip(r.cells.iter()).enumerate() {
             if i > 0 {

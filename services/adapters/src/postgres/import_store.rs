@@ -56,7 +56,7 @@ impl ImportStore for PgImportStore {
         let got: bool = tx
             .client()?
             .query_one(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended('abbotik-import:' || $1::text, 0))",
+                "SELECT pg_try_advisory_xact_lock(hashtextextended('abbotik-import:' || $1::uuid::text, 0))",
                 &[&ctx.tenant_id],
             )
             .await
@@ -123,7 +123,10 @@ fn batch_error(e: tokio_postgres::Error) -> BatchError {
         if db.constraint().unwrap_or_default().ends_with("_pkey") {
             (
                 "duplicate_id",
-                Error::msg(ErrorCode::RecordExists, "A record id appears twice in the import"),
+                Error::msg(
+                    ErrorCode::RecordExists,
+                    "A record id appears twice in the import",
+                ),
             )
         } else {
             let shown = detail

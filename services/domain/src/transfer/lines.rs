@@ -59,9 +59,8 @@ impl Reader {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let value = serde_json::from_slice::<Value>(text).map_err(|e| {
-                    format!("not valid JSON (column {}): {}", e.column(), short(&e))
-                });
+                let value = serde_json::from_slice::<Value>(text)
+                    .map_err(|e| format!("not valid JSON (column {}): {}", e.column(), short(&e)));
                 return Ok(Some(Line { no: *no, value }));
             },
             Reader::Doc { lines, no } => Ok(lines.pop_front().map(|v| {

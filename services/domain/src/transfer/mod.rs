@@ -307,7 +307,11 @@ impl<'a> Run<'a> {
             return self.meta_line(no, &v);
         }
         if self.phase == Phase::Ended {
-            return self.line_fault(LineError::new(no, "order", "no line may follow the end line"));
+            return self.line_fault(LineError::new(
+                no,
+                "order",
+                "no line may follow the end line",
+            ));
         }
         match kind {
             "model" => self.model_line(no, &v),
@@ -435,7 +439,13 @@ impl<'a> Run<'a> {
                 if SYSTEM_MODELS.contains(&n.as_str()) && n != "filters" {
                     continue;
                 }
-                if self.tx.load_model(&id).await.map_err(Halt::Fatal)?.is_none() {
+                if self
+                    .tx
+                    .load_model(&id)
+                    .await
+                    .map_err(Halt::Fatal)?
+                    .is_none()
+                {
                     continue;
                 }
                 let t = Table {

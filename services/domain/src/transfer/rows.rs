@@ -28,9 +28,21 @@ pub(super) fn layout(schema: &Ident, m: &ModelDef) -> ImportTable {
     for a in ACCESS_COLUMNS {
         columns.push(col(a, FieldType::UuidArray, ColumnKind::Access));
     }
-    columns.push(col("created_at", FieldType::Timestamp, ColumnKind::CreatedAt));
-    columns.push(col("updated_at", FieldType::Timestamp, ColumnKind::UpdatedAt));
-    columns.push(col("trashed_at", FieldType::Timestamp, ColumnKind::TrashedAt));
+    columns.push(col(
+        "created_at",
+        FieldType::Timestamp,
+        ColumnKind::CreatedAt,
+    ));
+    columns.push(col(
+        "updated_at",
+        FieldType::Timestamp,
+        ColumnKind::UpdatedAt,
+    ));
+    columns.push(col(
+        "trashed_at",
+        FieldType::Timestamp,
+        ColumnKind::TrashedAt,
+    ));
     ImportTable {
         table: Table {
             schema: schema.clone(),
@@ -78,7 +90,14 @@ pub(super) fn row(
                 None | Some(Value::Null) => (Value::Null, false),
                 Some(v) => match values::coerce(FieldType::Bigserial, v) {
                     Some(n) => (n, true),
-                    None => return Err(invalid(line, name, "type", format!("{name} must be an integer"))),
+                    None => {
+                        return Err(invalid(
+                            line,
+                            name,
+                            "type",
+                            format!("{name} must be an integer"),
+                        ))
+                    }
                 },
             },
             ColumnKind::User => match prepared.values.get(name) {
@@ -95,23 +114,21 @@ pub(super) fn row(
                     (default.unwrap_or(Value::Null), false)
                 }
             },
-            ColumnKind::CreatedAt | ColumnKind::UpdatedAt | ColumnKind::TrashedAt => {
-                match given {
-                    None => (Value::Null, false),
-                    Some(Value::Null) => (Value::Null, c.kind == ColumnKind::TrashedAt),
-                    Some(v) => match values::coerce(FieldType::Timestamp, v) {
-                        Some(t) => (t, true),
-                        None => {
-                            return Err(invalid(
-                                line,
-                                name,
-                                "type",
-                                format!("{name} must be an RFC 3339 timestamp"),
-                            ))
-                        }
-                    },
-                }
-            }
+            ColumnKind::CreatedAt | ColumnKind::UpdatedAt | ColumnKind::TrashedAt => match given {
+                None => (Value::Null, false),
+                Some(Value::Null) => (Value::Null, c.kind == ColumnKind::TrashedAt),
+                Some(v) => match values::coerce(FieldType::Timestamp, v) {
+                    Some(t) => (t, true),
+                    None => {
+                        return Err(invalid(
+                            line,
+                            name,
+                            "type",
+                            format!("{name} must be an RFC 3339 timestamp"),
+                        ))
+                    }
+                },
+            },
             ColumnKind::Access => match given {
                 None | Some(Value::Null) => (Value::Null, false),
                 Some(Value::Array(items)) => {

@@ -144,7 +144,9 @@ async fn import(State(s): State<AppState>, Ctx(ctx): Ctx, p: Params, req: Reques
         Some(m) => {
             return Err(ApiError(Error::msg(
                 ErrorCode::ValidationUnsupportedMediaType,
-                format!("Unsupported Content-Type: {m}; send application/x-ndjson or application/json"),
+                format!(
+                    "Unsupported Content-Type: {m}; send application/x-ndjson or application/json"
+                ),
             )))
         }
     };
