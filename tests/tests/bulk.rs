@@ -651,3 +651,48 @@ async fn a_bulk_costs_one_plus_a_hundredth_of_its_operations() {
     assert_eq!(d["scope"], "tenant");
     assert!(r.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_thousand_operations_run_in_one_request() {
+    let (app, t) = setup().await;
+    let ops: Vec<Value> = (0..1000)
+        .map(|i| json!({"operation":"create","model":"items","data":{"name": format!("n{i:04}"),"qty":i}}))
+        .collect();
+    let started = std::time::Instant::now();
+    let r = bulk(&app, &t, json!(ops)).await;
+    let created = started.elapsed();
+    let d = okd(&r, 200);
+    let ids: Vec<String> = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["result"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    let mut ops: Vec<Value> = ids
+        .iter()
+        .take(999)
+        .map(|id| json!({"operation":"update-404","model":"items","id":id,"data":{"state":"done"}}))
+        .collect();
+    ops.push(json!({"operation":"count","model":"items","filter":{"state":"done"}}));
+    let started = std::time::Instant::now();
+    let r = bulk(&app, &t, json!(ops)).await;
+    let updated = started.elapsed();
+    assert_eq!(okd(&r, 200)[999]["result"], 999);
+    eprintln!("bulk: 1000 creates in {created:?}, 999 updates + count in {updated:?}");
+}
+
+#[tokio::test]
+async fn the_body_limit_applies() {
+    let app = spawn_app_with(&[("ABBOTIK_BODY_LIMIT_BYTES", "4096")]).await;
+    let t = setup_on(&app).await;
+    let ops: Vec<Value> = (0..100)
+        .map(|i| json!({"operation":"create","model":"items","data":{"name": format!("n{i:04}")}}))
+        .collect();
+    let r = bulk(&app, &t, json!(ops)).await;
+    assert_eq!(
+        err(&r, 413, "VALIDATION_BODY_TOO_LARGE")["limit_bytes"],
+        4096
+    );
+    assert!(names(&app, &t).await.is_empty());
+}

@@ -99,22 +99,43 @@ impl DataService {
         // One query slot for the whole request (A6.6).
         let _slot = self.query_slot(ctx).await?;
         let tx = unit.begin(ctx).await?;
-        let within = self.within(tx.as_ref());
-        let mut answer = Answer::new(max_bytes);
-        let mut rows = 0usize;
-        for (i, op) in ops.iter().enumerate() {
-            let done = match within.operation(ctx, i, op, &opts, &mut rows).await {
-                Ok(result) => answer.push(op, &result),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = done {
+        match self
+            .run_within(ctx, tx.as_ref(), &ops, &opts, max_bytes)
+            .await
+        {
+            Ok(answer) => {
+                tx.commit().await?;
+                Ok(answer)
+            }
+            Err(e) => {
                 if let Err(r) = tx.rollback().await {
                     tracing::warn!(error = %r, "rolling back a bulk request");
                 }
-                return Err(add_index(e, i));
+                Err(e)
             }
         }
-        tx.commit().await?;
+    }
+
+    /// Runs checked operations inside an open transaction, which the caller commits or rolls
+    /// back (a cron `bulk` action commits it with its own bookkeeping, B1.3). The first
+    /// failure stops the run and carries `data.operation_index`.
+    async fn run_within(
+        &self,
+        ctx: &TenantCtx,
+        tx: &dyn crate::ports::unit::RecordTx,
+        ops: &[Operation],
+        opts: &ReadOptions,
+        max_bytes: usize,
+    ) -> Result<Raw> {
+        let within = self.within(tx);
+        let mut answer = Answer::new(max_bytes);
+        let mut rows = 0usize;
+        for (i, op) in ops.iter().enumerate() {
+            let result = within.operation(ctx, i, op, opts, &mut rows).await;
+            result
+                .and_then(|r| answer.push(op, &r))
+                .map_err(|e| add_index(e, i))?;
+        }
         Ok(answer.finish())
     }
 
