@@ -643,6 +643,10 @@ async fn registry_examples_hold_against_the_server() {
     s.exec(Call::new("POST", "/api/bulk/export", "/api/bulk/export").token(t))
         .await;
 
+    // Bulk import: the example JSON document creates `suppliers` with one record.
+    s.exec(Call::new("POST", "/api/bulk/import", "/api/bulk/import").token(t))
+        .await;
+
     // Relationship children: `orders` is the relationship name of `orders.customer_id`.
     let rel = format!("/api/data/customers/{cust}/orders");
     let rp = "/api/data/{model}/{id}/{relationship}";
