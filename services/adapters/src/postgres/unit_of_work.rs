@@ -41,7 +41,11 @@ impl PgUnitOfWork {
 impl UnitOfWork for PgUnitOfWork {
     async fn begin(&self, _ctx: &TenantCtx) -> Result<Box<dyn RecordTx>> {
         let c = self.db.conn().await?;
-        c.batch_execute("BEGIN").await.map_err(map_db_error)?;
+        // A transaction left open by a stalled pod is ended by the server after a minute
+        // without a statement; each operation's statements keep it alive.
+        c.batch_execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = '60s'")
+            .await
+            .map_err(map_db_error)?;
         Ok(Box::new(PgRecordTx {
             conn: Arc::new(Mutex::new(Slot(Some(c)))),
         }))
