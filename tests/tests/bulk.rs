@@ -696,3 +696,45 @@ async fn the_body_limit_applies() {
     );
     assert!(names(&app, &t).await.is_empty());
 }
+
+#[tokio::test]
+async fn aggregate_takes_where_or_the_filter_where() {
+    let (app, t) = setup().await;
+    create(
+        &app,
+        &t,
+        json!([{"name":"a","qty":1},{"name":"b","qty":2,"state":"done"},{"name":"c","qty":3,"state":"done"}]),
+    )
+    .await;
+    let r = bulk(
+        &app,
+        &t,
+        json!([
+            {"operation":"aggregate","model":"items","aggregate":{"n":{"$count":"*"},"q":{"$sum":"qty"}},
+             "where":{"qty":{"$gte":2}},"groupBy":["state"],"order":["state asc"]},
+            {"operation":"aggregate","model":"items","aggregate":{"n":{"$count":"*"}},
+             "filter":{"where":{"state":"new"}}},
+            {"operation":"aggregate","model":"items","aggregate":{"n":{"$count":"*"}},
+             "filter":{"state":"done"},"having":{"n":{"$gt":5}},"groupBy":["state"]}
+        ]),
+    )
+    .await;
+    let d = okd(&r, 200);
+    assert_eq!(d[0]["result"], json!([{"state":"done","n":2,"q":5}]));
+    assert_eq!(d[1]["result"], json!([{"n":1}]));
+    assert_eq!(d[2]["result"], json!([]));
+    // The A7 checks, with the index.
+    let r = bulk(
+        &app,
+        &t,
+        json!([
+            {"operation":"count","model":"items"},
+            {"operation":"aggregate","model":"items","aggregate":{"s":{"$sum":"name"}}}
+        ]),
+    )
+    .await;
+    assert_eq!(
+        err(&r, 400, "FILTER_AGGREGATE_INVALID")["operation_index"],
+        1
+    );
+}

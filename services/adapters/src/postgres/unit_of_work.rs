@@ -102,7 +102,9 @@ impl RecordTx for PgRecordTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.finish("COMMIT").await
+        // `COMMIT` of an aborted transaction "succeeds" as a rollback; the statement before it
+        // fails there instead, so an aborted transaction is never reported committed.
+        self.finish("SELECT 1; COMMIT").await
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {
