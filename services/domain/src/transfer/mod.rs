@@ -745,3 +745,46 @@ impl<'a> Run<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn opts(q: &[(&str, &str)]) -> Result<ImportOptions> {
+        let m: HashMap<String, String> = q
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ImportOptions::from_query(&|k: &str| m.get(k).cloned())
+    }
+
+    #[test]
+    fn query_options() {
+        let o = opts(&[]).unwrap();
+        assert_eq!(o.strategy, Strategy::Upsert);
+        assert!(o.describe && o.data && !o.dry_run && !o.confirm && o.models.is_none());
+        let o = opts(&[
+            ("strategy", "replace"),
+            ("dry_run", ""),
+            ("include", "data"),
+            ("models", "a, b,,"),
+            ("confirm", "1"),
+        ])
+        .unwrap();
+        assert_eq!(o.strategy, Strategy::Replace);
+        assert!(o.dry_run && o.confirm && o.data && !o.describe);
+        assert_eq!(o.models, Some(vec!["a".to_owned(), "b".to_owned()]));
+        for bad in [
+            ("strategy", "overwrite"),
+            ("include", "data,acl"),
+            ("dry_run", "yes"),
+        ] {
+            assert_eq!(
+                opts(&[bad]).unwrap_err().code,
+                ErrorCode::ValidationFieldInvalid,
+                "{bad:?}"
+            );
+        }
+    }
+}
