@@ -385,7 +385,11 @@ async fn first_invalid_line_applies_nothing_and_dry_run_collects() {
 
 #[tokio::test]
 async fn stream_shape_end_counts_and_limits() {
-    let app = spawn_app_with(&[("ABBOTIK_IMPORT_MAX_BYTES", "3000000")]).await;
+    let app = spawn_app_with(&[
+        ("ABBOTIK_IMPORT_MAX_BYTES", "3000000"),
+        ("ABBOTIK_BODY_LIMIT_BYTES", "200000"),
+    ])
+    .await;
     let t = TestTenant::new(&app).await;
     seed_items(&app, &t).await;
     // end counts must match.
@@ -480,6 +484,62 @@ async fn stream_shape_end_counts_and_limits() {
     let d = okd(&app.post("/api/bulk/import", t.token(), doc).await, 200);
     assert_eq!(d["stats"]["records_created"], 2);
     assert_eq!(d["stats"]["models_created"], 1);
+    // The JSON document is bounded by the body limit (200 kB here); NDJSON is not.
+    let rows: Vec<Value> = (0..50)
+        .map(|_| json!({"title": "z".repeat(5000)}))
+        .collect();
+    let doc = json!({"meta": {"format":"abbotik-export","version":1}, "records": {"docs": rows}});
+    let e = err(
+        &app.post("/api/bulk/import", t.token(), doc).await,
+        413,
+        "VALIDATION_BODY_TOO_LARGE",
+    );
+    assert_eq!(e["limit_bytes"], 200_000);
+    let mut lines = vec![meta()];
+    lines.extend((0..50).map(|_| rec("docs", json!({"title": "z".repeat(5000)}))));
+    let d = okd(&import(&app, &t, "", &lines).await, 200);
+    assert_eq!(d["stats"]["records_created"], 50);
+}
+
+#[tokio::test]
+async fn models_filter_and_include_parts() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    let lines = [
+        meta(),
+        model("alpha", json!([{"field_name":"a","type":"text"}])),
+        model("beta", json!([{"field_name":"b","type":"text"}])),
+        rec("alpha", json!({"id": A, "a": "1"})),
+        rec("beta", json!({"id": B, "b": "2"})),
+        json!({"type":"end","models":2,"records":2}),
+    ];
+    // Only beta; the end line still counts every line of the stream.
+    let d = okd(&import(&app, &t, "models=beta", &lines).await, 200);
+    assert_eq!(d["stats"]["models_created"], 1);
+    assert_eq!(d["stats"]["records_created"], 1);
+    let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
+    assert!(names.as_array().unwrap().contains(&json!("beta")));
+    assert!(!names.as_array().unwrap().contains(&json!("alpha")));
+    // Describe only: alpha's model without its records.
+    let d = okd(&import(&app, &t, "include=describe", &lines).await, 200);
+    assert_eq!(d["stats"]["models_created"], 1);
+    assert_eq!(d["stats"]["records_created"], 0);
+    assert_eq!(get_rec(&app, &t, "alpha", A).await, Value::Null);
+    // Data only: records of existing models; an unknown model is an invalid line.
+    let d = okd(&import(&app, &t, "include=data", &lines).await, 200);
+    assert_eq!(d["stats"]["records_created"], 1);
+    assert_eq!(d["stats"]["records_updated"], 1);
+    assert_eq!(get_rec(&app, &t, "alpha", A).await["a"], "1");
+    let bad = [meta(), rec("gamma", json!({"x": 1}))];
+    let e = err(
+        &import(&app, &t, "include=data", &bad).await,
+        400,
+        "VALIDATION_IMPORT_INVALID",
+    );
+    assert_eq!(
+        (e["line"].clone(), e["reason"].clone(), e["code"].clone()),
+        (json!(2), json!("model"), json!("MODEL_NOT_FOUND"))
+    );
 }
 
 #[tokio::test]

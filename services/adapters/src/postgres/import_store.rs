@@ -41,8 +41,12 @@ impl PgImportStore {
 impl ImportStore for PgImportStore {
     async fn begin(&self, ctx: &TenantCtx) -> Result<Box<dyn ImportTx>> {
         let c = self.db.conn().await?;
-        // A large import runs far past the request statement timeout.
-        c.batch_execute("BEGIN; SET LOCAL statement_timeout = '3600s'")
+        // A large import runs far past the request statement timeout; a client (or pod) that
+        // stalls mid-stream for five minutes loses the transaction and with it the lock.
+        c.batch_execute(
+            "BEGIN; SET LOCAL statement_timeout = '3600s'; \
+             SET LOCAL idle_in_transaction_session_timeout = '300s'",
+        )
             .await
             .map_err(map_db_error)?;
         let tx = PgImportTx {
