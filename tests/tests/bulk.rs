@@ -4,7 +4,7 @@
 //! the 10000-row bound and the response cap, roles, tenant isolation, hostile names and the
 //! rate-limit cost.
 
-use abbotik_testkit::{err, okd, spawn_app, spawn_app_with, Resp, TestApp, TestTenant};
+use abbotik_testkit::{err, okd, spawn_app, spawn_app_with, test_db, Resp, TestApp, TestTenant};
 use serde_json::{json, Value};
 
 /// A tenant with `items` (unique required `name`, `qty` ≥ 0, `state` enum with a default).
@@ -737,4 +737,53 @@ async fn aggregate_takes_where_or_the_filter_where() {
         err(&r, 400, "FILTER_AGGREGATE_INVALID")["operation_index"],
         1
     );
+}
+
+/// A statement that fails inside the transaction (here a statement timeout behind a lock)
+/// rolls back the earlier operations, and the connection serves the next request.
+#[tokio::test]
+async fn a_failed_statement_rolls_back_and_the_next_bulk_works() {
+    let app = spawn_app_with(&[("ABBOTIK_STATEMENT_TIMEOUT_MS", "1500")]).await;
+    let t = setup_on(&app).await;
+    let r = app
+        .post(
+            "/api/describe/other",
+            t.token(),
+            json!({"fields":[{"field_name":"k","type":"text"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let db = test_db().await;
+    db.batch_execute(&format!(
+        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"other\" IN ACCESS EXCLUSIVE MODE",
+        t.name
+    ))
+    .await
+    .unwrap();
+    let r = bulk(
+        &app,
+        &t,
+        json!([
+            {"operation":"create","model":"items","data":{"name":"a"}},
+            {"operation":"count","model":"other"}
+        ]),
+    )
+    .await;
+    db.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(err(&r, 400, "FILTER_QUERY_TIMEOUT")["operation_index"], 1);
+    assert!(names(&app, &t).await.is_empty());
+    for _ in 0..3 {
+        let r = bulk(
+            &app,
+            &t,
+            json!([
+                {"operation":"create","model":"other","data":{"k":"x"}},
+                {"operation":"count","model":"other"}
+            ]),
+        )
+        .await;
+        okd(&r, 200);
+    }
+    let r = bulk(&app, &t, json!([{"operation":"count","model":"other"}])).await;
+    assert_eq!(okd(&r, 200)[0]["result"], 3);
 }

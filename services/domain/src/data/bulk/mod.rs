@@ -270,3 +270,69 @@ fn not_found(model: &str, id: Option<&str>) -> Error {
         .with_data(json!({ "model": crate::ident::clip(model) })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(echo: &str) -> Operation {
+        Operation {
+            kind: Kind::Count,
+            model: "m".into(),
+            id: None,
+            filter: None,
+            data: None,
+            aggregate: None,
+            echo: echo.into(),
+        }
+    }
+
+    #[test]
+    fn answer_splices_results_into_the_echo() {
+        let mut a = Answer::new(1 << 20);
+        a.push(&op(r#"{"operation":"count","model":"m"}"#), "3")
+            .unwrap();
+        a.push(
+            &op(r#"{"operation":"select","model":"m"}"#),
+            r#"[{"id":"x"}]"#,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&a.finish()).unwrap();
+        assert_eq!(
+            v,
+            json!([
+                {"operation":"count","model":"m","result":3},
+                {"operation":"select","model":"m","result":[{"id":"x"}]}
+            ])
+        );
+        assert_eq!(Answer::new(100).finish(), "[]");
+    }
+
+    #[test]
+    fn answer_refuses_past_the_cap() {
+        let mut a = Answer::new(120);
+        let o = op(r#"{"operation":"count","model":"m"}"#);
+        a.push(&o, "1").unwrap();
+        let e = a.push(&o, &"9".repeat(60)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ValidationResponseTooLarge);
+        assert_eq!(e.data.unwrap()["limit_bytes"], 120);
+    }
+
+    #[test]
+    fn rows_are_bounded() {
+        let mut rows = 0;
+        take_rows(0, &mut rows, MAX_ROWS).unwrap();
+        let e = take_rows(4, &mut rows, 1).unwrap_err();
+        assert_eq!(e.data.unwrap()["reason"], "too_many_rows");
+    }
+
+    #[test]
+    fn missing_records_become_null_only_for_not_found() {
+        assert_eq!(
+            or_null(Err(Error::new(ErrorCode::RecordNotFound))).unwrap(),
+            "null"
+        );
+        assert!(or_null(Err(Error::new(ErrorCode::RecordTrashed))).is_err());
+        assert_eq!(or_null(Ok("{}".into())).unwrap(), "{}");
+    }
+}
