@@ -47,8 +47,8 @@ impl ImportStore for PgImportStore {
             "BEGIN; SET LOCAL statement_timeout = '3600s'; \
              SET LOCAL idle_in_transaction_session_timeout = '300s'",
         )
-            .await
-            .map_err(map_db_error)?;
+        .await
+        .map_err(map_db_error)?;
         let tx = PgImportTx {
             conn: Some(c),
             schema: ctx.schema.clone(),
