@@ -829,3 +829,70 @@ async fn round_trip_export_import_export() {
         without_model_times(comparable(&first))
     );
 }
+
+#[tokio::test]
+async fn unique_violations_name_their_line() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    ok(
+        &app,
+        &t,
+        "POST",
+        "/api/describe/codes",
+        json!({"fields": {"code": {"type": "text", "unique": true}}}),
+    )
+    .await;
+    ok(
+        &app,
+        &t,
+        "POST",
+        "/api/data/codes",
+        json!({"id": A, "code": "X"}),
+    )
+    .await;
+    // Existing rows: staged batches; the colliding line is found after the batch fails.
+    let lines = [
+        meta(),
+        rec("codes", json!({"id": B, "code": "Y"})),
+        rec("codes", json!({"id": C, "code": "X"})),
+        rec("codes", json!({"code": 5})),
+    ];
+    let e = err(
+        &import(&app, &t, "", &lines).await,
+        400,
+        "VALIDATION_IMPORT_INVALID",
+    );
+    assert_eq!(
+        (e["line"].clone(), e["reason"].clone()),
+        (json!(3), json!("unique")),
+        "{e}"
+    );
+    assert_eq!(e["code"], "RECORD_UNIQUE_VIOLATION");
+    let d = okd(&import(&app, &t, "dry_run=true", &lines).await, 200);
+    let lines_of: Vec<Value> = d["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["line"].clone())
+        .collect();
+    assert_eq!(lines_of, [json!(3), json!(4)], "{d}");
+    assert_eq!(get_rec(&app, &t, "codes", B).await, Value::Null);
+    // A new model (streamed straight into its table): the violation fails the import.
+    let lines = [
+        meta(),
+        model(
+            "tags",
+            json!([{"field_name":"label","type":"text","unique":true}]),
+        ),
+        rec("tags", json!({"label": "a"})),
+        rec("tags", json!({"label": "a"})),
+    ];
+    let e = err(
+        &import(&app, &t, "", &lines).await,
+        400,
+        "VALIDATION_IMPORT_INVALID",
+    );
+    assert_eq!(e["reason"], "unique");
+    let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
+    assert!(!names.as_array().unwrap().contains(&json!("tags")));
+}

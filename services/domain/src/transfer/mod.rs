@@ -166,7 +166,7 @@ impl ImportService {
         let Run {
             tx,
             report,
-            errors,
+            mut errors,
             meta,
             describe_changed,
             ..
@@ -178,6 +178,8 @@ impl ImportService {
                 Err(e)
             }
             Ok(()) | Err(Halt::Full) => {
+                // Batch and reference errors are found after later lines: report in line order.
+                errors.sort_by_key(|e| e.line);
                 if opts.dry_run {
                     tx.rollback().await?;
                 } else {
@@ -541,7 +543,14 @@ impl<'a> Run<'a> {
         self.report.acl_entries_dropped += dropped;
         let (id, row) = match res {
             Ok(r) => r,
-            Err(le) => return self.line_fault(le),
+            Err(le) => {
+                // Lines before this one are still unwritten: their batch goes first, so a
+                // real import reports the earliest invalid line.
+                if !self.opts.dry_run {
+                    self.close_current().await?;
+                }
+                return self.line_fault(le);
+            }
         };
         if row.needs_existing && st.mode == LoadMode::Direct {
             return self.line_fault(LineError::new(
