@@ -87,8 +87,7 @@ fn cell(out: &mut BytesMut, c: &ImportColumn, v: &Value, present: bool, direct: 
 
 /// Rows as COPY text. Staged rows lead with `_line`, `_m` (which keys the line carried) and
 /// `_req` (a required field is absent).
-pub(super) fn render(t: &ImportTable, rows: &[ImportRow], staged: bool) -> BytesMut {
-    let mut out = BytesMut::with_capacity(rows.len() * 128);
+pub(super) fn render(out: &mut BytesMut, t: &ImportTable, rows: &[ImportRow], staged: bool) {
     for r in rows {
         if staged {
             out.put_slice(r.line.to_string().as_bytes());
@@ -109,11 +108,10 @@ pub(super) fn render(t: &ImportTable, rows: &[ImportRow], staged: bool) -> Bytes
             if i > 0 {
                 out.put_u8(b'\t');
             }
-            cell(&mut out, c, v, *p, !staged);
+            cell(out, c, v, *p, !staged);
         }
         out.put_u8(b'\n');
     }
-    out
 }
 
 pub(super) fn target(t: &ImportTable) -> String {
@@ -283,14 +281,16 @@ mod tests {
             ],
             needs_existing: false,
         };
-        let d = render(&t, std::slice::from_ref(&row), false);
+        let mut d = BytesMut::new();
+        render(&mut d, &t, std::slice::from_ref(&row), false);
         let s = String::from_utf8(d.to_vec()).unwrap();
         assert_eq!(
             s,
             "0c3e5b5e-8a4f-4a53-9d2c-1f6f3c1a2b10\ttab\\there\\\\ \"q\"\t{\"k\":\"a\\\\\\\\b\\\\n\"}\t\
              {\"x,y\",\"q\\\\\"\",\"b\\\\\\\\s\"}\t\\\\x0001\tnow\t{}\n"
         );
-        let d = render(&t, &[row], true);
+        let mut d = BytesMut::new();
+        render(&mut d, &t, &[row], true);
         assert!(String::from_utf8(d.to_vec())
             .unwrap()
             .starts_with("7\t{t,t,t,t,t,f,f}\tf\t"));

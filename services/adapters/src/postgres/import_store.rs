@@ -17,6 +17,7 @@ use abbotik_domain::ports::import::{
 };
 use abbotik_domain::ports::records::Table;
 use abbotik_domain::{Error, ErrorCode, Result, TenantCtx};
+use bytes::BytesMut;
 use deadpool_postgres::Object;
 use futures::SinkExt;
 use serde_json::json;
@@ -56,6 +57,7 @@ impl ImportStore for PgImportStore {
             copy: None,
             stages: HashMap::new(),
             savepoints: 0,
+            buf: BytesMut::new(),
         };
         let got: bool = tx
             .client()?
@@ -101,6 +103,9 @@ pub struct PgImportTx {
     /// Staging table per target (`pg_temp."_imp_<n>"`).
     stages: HashMap<String, String>,
     savepoints: u32,
+    /// COPY text of the batch being sent; its allocation is reused once the driver has
+    /// written the previous batch (no fresh large buffer per batch).
+    buf: BytesMut,
 }
 
 impl Drop for PgImportTx {
@@ -246,7 +251,8 @@ impl PgImportTx {
                 sink: Box::pin(sink),
             });
         }
-        let data = q::render(t, rows, false).freeze();
+        q::render(&mut self.buf, t, rows, false);
+        let data = self.buf.split().freeze();
         let sent = match self.copy.as_mut() {
             Some(open) => open.sink.as_mut().send(data).await,
             None => return Err(fatal(Error::internal("copy not open"))),
@@ -292,7 +298,8 @@ impl PgImportTx {
             .await
             .map_err(batch_error)?;
         let mut sink = Box::pin(sink);
-        let data = q::render(t, rows, true).freeze();
+        q::render(&mut self.buf, t, rows, true);
+        let data = self.buf.split().freeze();
         sink.as_mut().send(data).await.map_err(batch_error)?;
         sink.as_mut().finish().await.map_err(batch_error)?;
         self.exec("SAVEPOINT imp_batch").await.map_err(fatal)?;

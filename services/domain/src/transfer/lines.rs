@@ -22,10 +22,59 @@ pub enum ImportInput {
     Document(Value),
 }
 
-/// One input line: its 1-based number and its JSON value (or why it is not JSON).
+/// One input line: its 1-based number and its content (or why it is not JSON).
 pub(super) struct Line {
     pub no: u64,
-    pub value: std::result::Result<Value, String>,
+    pub value: std::result::Result<Parsed, String>,
+}
+
+/// A parsed line: record lines (nearly all of an import) skip the generic object.
+pub(super) enum Parsed {
+    Record {
+        model: Option<Value>,
+        data: Option<Value>,
+    },
+    Other(Value),
+}
+
+/// The keys of a record line (other keys are ignored, as on every line).
+#[derive(serde::Deserialize)]
+struct RecordLine {
+    #[serde(default)]
+    model: Option<Value>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+impl Parsed {
+    fn from_value(v: Value) -> Parsed {
+        match v {
+            Value::Object(mut o) if o.get("type").and_then(Value::as_str) == Some("record") => {
+                Parsed::Record {
+                    model: o.remove("model"),
+                    data: o.remove("data"),
+                }
+            }
+            other => Parsed::Other(other),
+        }
+    }
+}
+
+/// Record lines as written by export start with this; they are read into [`RecordLine`].
+const RECORD_PREFIX: &[u8] = br#"{"type":"record","#;
+
+fn parse(text: &[u8]) -> std::result::Result<Parsed, String> {
+    if text.starts_with(RECORD_PREFIX) {
+        if let Ok(r) = serde_json::from_slice::<RecordLine>(text) {
+            return Ok(Parsed::Record {
+                model: r.model,
+                data: r.data,
+            });
+        }
+    }
+    serde_json::from_slice::<Value>(text)
+        .map(Parsed::from_value)
+        .map_err(|e| format!("not valid JSON (column {}): {}", e.column(), short(&e)))
 }
 
 /// Yields lines from either input form; blank lines are counted and skipped.
@@ -59,15 +108,16 @@ impl Reader {
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let value = serde_json::from_slice::<Value>(text)
-                    .map_err(|e| format!("not valid JSON (column {}): {}", e.column(), short(&e)));
-                return Ok(Some(Line { no: *no, value }));
+                return Ok(Some(Line {
+                    no: *no,
+                    value: parse(text),
+                }));
             },
             Reader::Doc { lines, no } => Ok(lines.pop_front().map(|v| {
                 *no += 1;
                 Line {
                     no: *no,
-                    value: Ok(v),
+                    value: Ok(Parsed::from_value(v)),
                 }
             })),
         }
@@ -152,6 +202,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn record_lines_fast_and_generic() {
+        let fast = br#"{"type":"record","model":"a","data":{"x":1},"extra":true}"#;
+        let Ok(Parsed::Record { model, data }) = parse(fast) else {
+            panic!("record")
+        };
+        assert_eq!(
+            (model.unwrap(), data.unwrap()),
+            (json!("a"), json!({"x": 1}))
+        );
+        let slow = br#"{"data":{"x":1},"type":"record","model":"a"}"#;
+        assert!(matches!(parse(slow), Ok(Parsed::Record { .. })));
+        assert!(matches!(parse(br#"{"type":"end"}"#), Ok(Parsed::Other(_))));
+        assert!(parse(br#"{"type":"record","#).is_err());
+    }
+
     #[tokio::test]
     async fn document_becomes_lines() {
         let doc = json!({"success": true, "data": {
@@ -161,7 +227,11 @@ mod tests {
         let mut r = Reader::new(ImportInput::Document(doc));
         let mut kinds = Vec::new();
         while let Some(l) = r.next().await.unwrap() {
-            kinds.push((l.no, l.value.unwrap()["type"].as_str().unwrap().to_owned()));
+            let kind = match l.value.unwrap() {
+                Parsed::Record { .. } => "record".to_owned(),
+                Parsed::Other(v) => v["type"].as_str().unwrap().to_owned(),
+            };
+            kinds.push((l.no, kind));
         }
         assert_eq!(
             kinds,

@@ -22,7 +22,7 @@ use crate::model::{FieldType, ModelDef};
 use crate::ports::import::{ImportStore, ImportTable, ImportTx, LoadMode};
 use crate::ports::records::Table;
 use crate::{Error, ErrorCode, Result, TenantCtx};
-use lines::Reader;
+use lines::{Parsed, Reader};
 use plan::{Fault, PendingModel};
 use report::{LineError, Report, MAX_ERRORS};
 use serde_json::{json, Value};
@@ -31,6 +31,26 @@ use std::sync::Arc;
 
 /// Rows handed to the store at once: bounds memory while keeping statements few.
 const BATCH_ROWS: usize = 4000;
+
+/// Record ids are random: their low bytes are a good hash already (no SipHash per line).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+}
+
+type IdSet = HashSet<uuid::Uuid, std::hash::BuildHasherDefault<IdHasher>>;
+type IdLines = HashMap<uuid::Uuid, u64, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// The strategies of A8.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,9 +233,9 @@ struct ModelState {
     table: ImportTable,
     mode: LoadMode,
     batch: Vec<crate::ports::import::ImportRow>,
-    batch_ids: HashSet<uuid::Uuid>,
+    batch_ids: IdSet,
     /// id → line, kept only for models with relationship fields (rule 1 reports lines).
-    lines: Option<HashMap<uuid::Uuid, u64>>,
+    lines: Option<IdLines>,
     /// First line streamed by a direct load (the line reported when the stream fails).
     direct_first: Option<u64>,
 }
@@ -295,34 +315,53 @@ impl<'a> Run<'a> {
         while let Some(line) = reader.next().await.map_err(Halt::Fatal)? {
             let no = line.no;
             match line.value {
-                Ok(v) => self.line(no, v).await?,
+                Ok(Parsed::Other(v)) => self.line(no, v).await?,
+                Ok(Parsed::Record { model, data }) => self.record(no, model, data).await?,
                 Err(msg) => self.line_fault(LineError::new(no, "json", msg))?,
             }
         }
         self.finish().await
     }
 
-    async fn line(&mut self, no: u64, v: Value) -> std::result::Result<(), Halt> {
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+    /// Where a line may not appear: before the meta line, or after the end line.
+    fn misplaced(&mut self, no: u64, v: Option<&Value>) -> Option<std::result::Result<(), Halt>> {
         if self.phase == Phase::Start {
             self.phase = Phase::Models;
-            return self.meta_line(no, &v);
+            let null = Value::Null;
+            return Some(self.meta_line(no, v.unwrap_or(&null)));
         }
         if self.phase == Phase::Ended {
-            return self.line_fault(LineError::new(
+            return Some(self.line_fault(LineError::new(
                 no,
                 "order",
                 "no line may follow the end line",
-            ));
+            )));
         }
+        None
+    }
+
+    async fn record(
+        &mut self,
+        no: u64,
+        model: Option<Value>,
+        data: Option<Value>,
+    ) -> std::result::Result<(), Halt> {
+        if let Some(r) = self.misplaced(no, None) {
+            return r;
+        }
+        self.record_lines += 1;
+        self.apply_models().await?;
+        self.phase = Phase::Records;
+        self.record_line(no, model, data).await
+    }
+
+    async fn line(&mut self, no: u64, v: Value) -> std::result::Result<(), Halt> {
+        if let Some(r) = self.misplaced(no, Some(&v)) {
+            return r;
+        }
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
             "model" => self.model_line(no, &v),
-            "record" => {
-                self.record_lines += 1;
-                self.apply_models().await?;
-                self.phase = Phase::Records;
-                self.record_line(no, v).await
-            }
             "end" => {
                 self.apply_models().await?;
                 self.phase = Phase::Ended;
@@ -492,17 +531,23 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    async fn record_line(&mut self, no: u64, v: Value) -> std::result::Result<(), Halt> {
-        let Some(name) = v.get("model").and_then(Value::as_str) else {
+    async fn record_line(
+        &mut self,
+        no: u64,
+        model: Option<Value>,
+        data: Option<Value>,
+    ) -> std::result::Result<(), Halt> {
+        let Some(Value::String(name)) = model else {
             return self.line_fault(LineError::new(no, "record", "record line without model"));
         };
+        let name = name.as_str();
         if !self.opts.data || !self.selected(name) {
             return Ok(());
         }
         if SYSTEM_MODELS.contains(&name) && name != "filters" {
             return self.fault(Self::system_fault(no, name));
         }
-        let Some(data) = v.get("data").and_then(Value::as_object) else {
+        let Some(Value::Object(data)) = data else {
             return self.line_fault(LineError::new(
                 no,
                 "record",
@@ -535,7 +580,7 @@ impl<'a> Run<'a> {
             &st.def,
             &st.table,
             no,
-            data,
+            &data,
             merge,
             &self.users,
             &mut dropped,
@@ -616,8 +661,8 @@ impl<'a> Run<'a> {
             table,
             mode,
             batch: Vec::new(),
-            batch_ids: HashSet::new(),
-            lines: has_rel.then(HashMap::new),
+            batch_ids: IdSet::default(),
+            lines: has_rel.then(IdLines::default),
             direct_first: None,
         }))
     }

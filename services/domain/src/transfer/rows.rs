@@ -72,7 +72,7 @@ pub(super) fn row(
 ) -> Result<(uuid::Uuid, ImportRow), LineError> {
     let mut errs = Vec::new();
     let mode = if merge { Mode::Update } else { Mode::Create };
-    let prepared = validate::prepare(model, 0, data, mode, &mut errs);
+    let mut prepared = validate::prepare(model, 0, data, mode, &mut errs);
     if let Some(first) = errs.first() {
         let msg = first.message.clone();
         let e = validate::error(errs).with_message(msg);
@@ -100,8 +100,8 @@ pub(super) fn row(
                     }
                 },
             },
-            ColumnKind::User => match prepared.values.get(name) {
-                Some(v) => (v.clone(), given.is_some()),
+            ColumnKind::User => match prepared.values.remove(name) {
+                Some(v) => (v, given.is_some()),
                 None => {
                     let f = model.field(name);
                     let default = f

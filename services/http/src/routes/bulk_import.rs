@@ -74,7 +74,7 @@ impl LineSource for BodyLines {
     async fn next_line(&mut self) -> abbotik_domain::Result<Option<Vec<u8>>> {
         let mut scanned = 0;
         loop {
-            if let Some(i) = self.buf[scanned..].iter().position(|b| *b == b'\n') {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[scanned..]) {
                 let end = scanned + i;
                 if end > MAX_LINE_BYTES {
                     return Err(too_large(MAX_LINE_BYTES as u64, "line"));
