@@ -620,6 +620,30 @@ async fn twenty_thousand_rows_stream_and_one_snapshot() {
     // A later export sees the new rows.
     let after = ndjson_lines(&export_ndjson(&app, &t.token).await);
     assert_eq!(after.last().unwrap()["records"], N + 12);
+
+    // Clients that hang up mid-stream give their connection (and snapshot) back: a dozen
+    // abandoned exports on a pool of 8, then the pod still answers.
+    let wait = std::time::Duration::from_secs(20);
+    for _ in 0..12 {
+        let mut resp = tokio::time::timeout(
+            wait,
+            app.client
+                .post(app.url("/api/bulk/export?format=ndjson"))
+                .bearer_auth(&t.token)
+                .json(&json!({}))
+                .send(),
+        )
+        .await
+        .expect("export starts: connections were released")
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let _ = resp.chunk().await;
+        drop(resp);
+    }
+    let r = tokio::time::timeout(wait, app.get("/api/data/big?limit=1", t.token()))
+        .await
+        .expect("pool not exhausted");
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
