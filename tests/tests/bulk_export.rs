@@ -696,3 +696,38 @@ async fn failure_mid_stream_leaves_no_end_line() {
         "no end line after a failure"
     );
 }
+
+#[tokio::test]
+async fn an_export_holds_a_query_slot_until_its_last_byte() {
+    let app = spawn_app_with(&[("ABBOTIK_QUERY_CONCURRENCY_PER_TENANT", "1")]).await;
+    let t = TestTenant::new(&app).await;
+    big_model(&app, &t, "pages").await;
+    // ~20 MB: the export is still streaming while the client holds it.
+    generate(&t, "pages", 2000, 10_000).await;
+    let mut first = app
+        .client
+        .post(app.url("/api/bulk/export?format=ndjson"))
+        .bearer_auth(&t.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(first.chunk().await.unwrap().is_some());
+    // The tenant's one slot is taken: a second export and a list wait, then 429.
+    let d = err(
+        &app.post("/api/bulk/export?format=ndjson", t.token(), json!({}))
+            .await,
+        429,
+        "RATE_LIMITED",
+    );
+    assert_eq!(d["scope"], "query");
+    // A describe-only export reads no records and needs no slot.
+    let d =
+        ndjson_lines(&export_ndjson_with(&app, &t.token, json!({"include": ["describe"]})).await);
+    assert_eq!(d.len(), 3);
+    // Read to the end: the slot comes back.
+    while first.chunk().await.expect("complete transfer").is_some() {}
+    let n = ndjson_lines(&export_ndjson(&app, &t.token).await);
+    assert_eq!(n.last().unwrap()["records"], 2000);
+}

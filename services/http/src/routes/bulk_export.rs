@@ -42,6 +42,7 @@ const ERRORS: &[&str] = &[
     "VALIDATION_FORMAT_UNSUPPORTED",
     "VALIDATION_RESPONSE_TOO_LARGE",
     "FILTER_QUERY_TIMEOUT",
+    "RATE_LIMITED",
     "SERVICE_UNAVAILABLE",
 ];
 
@@ -51,7 +52,7 @@ pub const ROUTES: &[RouteDoc] = &[RouteDoc {
     area: "api/bulk",
     access: Access::Bearer,
     summary: "Export models and records of the tenant (NDJSON stream or JSON document)",
-    description: "Role ≥ `read`; records are those a list read shows the caller, with every system field (`created_at`, `updated_at`, `trashed_at`, `deleted_at`, `access_*`). Body (all optional, `null` = absent): `models` (names; default and `[]` = every non-system model; `filters` is the one system model that may be named, for saved filters — any other → `403 MODEL_SYSTEM_PROTECTED`; unknown → `404 MODEL_NOT_FOUND`), `include` (`describe` and/or `data`; default both), `include_trashed` (default false; purged records never). Unknown keys → `400 VALIDATION_FIELD_INVALID`.\n\n`?format=ndjson` or `Accept: application/x-ndjson` → `200 application/x-ndjson`, streamed from one `REPEATABLE READ` snapshot of the whole tenant (no row limit, memory flat): a `meta` line (`format` `abbotik-export`, `version` 1, `tenant`, `exported_at`, `models`, `include`), the `model` lines (the describe model object with `fields`, without metadata timestamps), the `record` lines (`{\"type\":\"record\",\"model\":…,\"data\":{…}}`) model by model, then `{\"type\":\"end\",\"models\":<model lines>,\"records\":<record lines>}`. Models are ordered parents before children by their relationship fields (alphabetical among equals; self-references ignored; a cycle is broken at the alphabetically first model; `filters` last). A failure after the first byte ends the stream without the `end` line and without the terminating chunk: treat a stream without `end` as incomplete (import refuses it).\n\nOtherwise the JSON document `{meta, models, records}` (`records` keyed by model, `[]` for a model without records; `{}` without `data`), within the response cap → else `413 VALIDATION_RESPONSE_TOO_LARGE`: use NDJSON. The output is what `POST /api/bulk/import` reads.",
+    description: "Role ≥ `read`; records are those a list read shows the caller, with every system field (`created_at`, `updated_at`, `trashed_at`, `deleted_at`, `access_*`). Body (all optional, `null` = absent): `models` (names; default and `[]` = every non-system model; `filters` is the one system model that may be named, for saved filters — any other → `403 MODEL_SYSTEM_PROTECTED`; unknown → `404 MODEL_NOT_FOUND`), `include` (`describe` and/or `data`; default both), `include_trashed` (default false; purged records never). Unknown keys → `400 VALIDATION_FIELD_INVALID`. An export with `data` holds one of the tenant's query slots (A6.6) until its last byte; none free within 5 s → `429 RATE_LIMITED`.\n\n`?format=ndjson` or `Accept: application/x-ndjson` → `200 application/x-ndjson`, streamed from one `REPEATABLE READ` snapshot of the whole tenant (no row limit, memory flat): a `meta` line (`format` `abbotik-export`, `version` 1, `tenant`, `exported_at`, `models`, `include`), the `model` lines (the describe model object with `fields`, without metadata timestamps), the `record` lines (`{\"type\":\"record\",\"model\":…,\"data\":{…}}`) model by model, then `{\"type\":\"end\",\"models\":<model lines>,\"records\":<record lines>}`. Models are ordered parents before children by their relationship fields (alphabetical among equals; self-references ignored; a cycle is broken at the alphabetically first model; `filters` last). A failure after the first byte ends the stream without the `end` line and without the terminating chunk: treat a stream without `end` as incomplete (import refuses it).\n\nOtherwise the JSON document `{meta, models, records}` (`records` keyed by model, `[]` for a model without records; `{}` without `data`), within the response cap → else `413 VALIDATION_RESPONSE_TOO_LARGE`: use NDJSON. The output is what `POST /api/bulk/import` reads.",
     request: Some(r#"{"models":["customers","orders"],"include":["describe","data"],"include_trashed":false}"#),
     response: r#"{"success":true,"data":{"meta":{"format":"abbotik-export","version":1,"tenant":"acme","exported_at":"2026-05-06T14:00:00.000000Z","models":["customers","orders"],"include":["describe","data"]},"models":[{"model_name":"customers","status":"active","description":null,"sudo":false,"frozen":false,"immutable":false,"external":false,"passthrough":false,"fields":[{"model_name":"customers","field_name":"name","type":"text","required":true,"default_value":null,"description":null,"minimum":null,"maximum":null,"pattern":null,"enum_values":null,"is_array":false,"immutable":false,"sudo":false,"unique":false,"index":false,"searchable":false,"tracked":false,"transform":null,"relationship_type":null,"related_model":null,"related_field":null,"relationship_name":null,"cascade_delete":false}]}],"records":{"customers":[{"id":"5e0d2c4a-3b1f-4e8a-9c7d-2f1e0a9b8c7d","name":"Ada","created_at":"2026-05-06T14:00:00.000000Z","updated_at":"2026-05-06T14:00:00.000000Z","trashed_at":null,"deleted_at":null,"access_read":[],"access_edit":[],"access_full":[],"access_deny":[]}],"orders":[]}}}"#,
     status: 200,
@@ -81,6 +82,8 @@ struct Rest {
     rows: Option<TaggedRowStream>,
     model_lines: usize,
     records: u64,
+    /// The query slot, released when the body ends or is dropped.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Rest {
@@ -123,6 +126,7 @@ async fn ndjson(mut ex: BulkExport) -> Res {
         rows,
         model_lines: ex.describe.len(),
         records: 0,
+        _slot: ex.slot.take(),
     };
     if let Some((i, batch)) = &first {
         rest.push(&mut head, *i, batch);
@@ -288,6 +292,7 @@ mod tests {
             models: names(&["a", "b"]),
             describe: vec![json!({"model_name": "a"}), json!({"model_name": "b"})],
             rows: data.then(|| TaggedRowStream::new(rx)),
+            slot: None,
         }
     }
 

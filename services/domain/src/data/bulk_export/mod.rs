@@ -49,6 +49,10 @@ pub struct BulkExport {
     pub describe: Vec<Value>,
     /// Records of `models[i]` tagged `i`; `None` without `data`.
     pub rows: Option<TaggedRowStream>,
+    /// The tenant's query slot (A6.6), held until the export is dropped: an export is a
+    /// long list read, and holding its slot keeps one tenant's exports from taking every
+    /// pooled connection of the pod.
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl BulkExport {
@@ -184,20 +188,22 @@ impl DataService {
         } else {
             Vec::new()
         };
-        let rows = if req.data {
+        let (rows, slot) = if req.data {
             let sels = models
                 .iter()
                 .map(|m| self.export_select(ctx, m, req.include_trashed))
                 .collect::<Result<Vec<_>>>()?;
-            Some(self.store.stream_snapshot(ctx, &sels).await?)
+            let slot = self.query_slot(ctx).await?;
+            (Some(self.store.stream_snapshot(ctx, &sels).await?), slot)
         } else {
-            None
+            (None, None)
         };
         Ok(BulkExport {
             meta,
             models: names,
             describe,
             rows,
+            slot,
         })
     }
 
@@ -240,6 +246,7 @@ mod tests {
             models: vec![],
             describe: vec![json!({"model_name": "a"})],
             rows: None,
+            slot: None,
         };
         assert_eq!(
             ex.meta_line(),
