@@ -75,6 +75,9 @@ pub fn coerce(ty: FieldType, v: &Value) -> Option<Value> {
         },
         FieldType::Boolean => v.is_boolean().then(|| v.clone()),
         FieldType::Timestamp => {
+            if v.as_str().is_some_and(time::is_canonical) {
+                return Some(v.clone());
+            }
             let t = time::parse_rfc3339(v.as_str()?)?;
             Some(Value::String(t.to_rfc3339()))
         }

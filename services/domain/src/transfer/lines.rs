@@ -7,11 +7,12 @@ use crate::Result;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 
-/// Lines of an NDJSON body, without their line terminator. `None` at the end of the body.
+/// Lines of an NDJSON body, without their line terminator; a line is valid until the next
+/// call (the source lends it from its buffer). `None` at the end of the body.
 /// Byte limits (line and stream) are the source's business; it reports them as errors.
 #[async_trait::async_trait]
 pub trait LineSource: Send {
-    async fn next_line(&mut self) -> Result<Option<Vec<u8>>>;
+    async fn next_line(&mut self) -> Result<Option<&[u8]>>;
 }
 
 /// What the import reads.
@@ -103,7 +104,7 @@ impl Reader {
                 *no += 1;
                 let text = match bytes.last() {
                     Some(b'\r') => &bytes[..bytes.len() - 1],
-                    _ => &bytes[..],
+                    _ => bytes,
                 };
                 if text.iter().all(u8::is_ascii_whitespace) {
                     continue;

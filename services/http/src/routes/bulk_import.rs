@@ -52,10 +52,13 @@ pub const ROUTES: &[RouteDoc] = &[RouteDoc {
     handler: || post(import),
 }];
 
-/// NDJSON lines cut from the body stream, under the line and stream limits.
+/// NDJSON lines cut from the body stream, under the line and stream limits. A line is lent
+/// from the buffer; it is dropped from it on the next call.
 struct BodyLines {
     stream: BodyDataStream,
     buf: BytesMut,
+    /// Bytes of the line lent last (and its terminator), dropped on the next call.
+    lent: usize,
     total: u64,
     max_total: u64,
     done: bool,
@@ -69,9 +72,9 @@ fn too_large(limit: u64, what: &str) -> Error {
     .with_data(json!({ "limit_bytes": limit }))
 }
 
-#[async_trait::async_trait]
-impl LineSource for BodyLines {
-    async fn next_line(&mut self) -> abbotik_domain::Result<Option<Vec<u8>>> {
+impl BodyLines {
+    /// Reads until the buffer holds a whole line; its length and terminator length.
+    async fn fill(&mut self) -> abbotik_domain::Result<Option<(usize, usize)>> {
         let mut scanned = 0;
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.buf[scanned..]) {
@@ -79,19 +82,14 @@ impl LineSource for BodyLines {
                 if end > MAX_LINE_BYTES {
                     return Err(too_large(MAX_LINE_BYTES as u64, "line"));
                 }
-                let line = self.buf.split_to(end).to_vec();
-                self.buf.advance(1);
-                return Ok(Some(line));
+                return Ok(Some((end, 1)));
             }
             scanned = self.buf.len();
             if scanned > MAX_LINE_BYTES {
                 return Err(too_large(MAX_LINE_BYTES as u64, "line"));
             }
             if self.done {
-                if self.buf.is_empty() {
-                    return Ok(None);
-                }
-                return Ok(Some(std::mem::take(&mut self.buf).to_vec()));
+                return Ok((!self.buf.is_empty()).then_some((self.buf.len(), 0)));
             }
             match self.stream.next().await {
                 Some(Ok(chunk)) => {
@@ -111,6 +109,19 @@ impl LineSource for BodyLines {
                 None => self.done = true,
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl LineSource for BodyLines {
+    async fn next_line(&mut self) -> abbotik_domain::Result<Option<&[u8]>> {
+        self.buf.advance(self.lent);
+        self.lent = 0;
+        let Some((len, term)) = self.fill().await? else {
+            return Ok(None);
+        };
+        self.lent = len + term;
+        Ok(Some(&self.buf[..len]))
     }
 }
 
@@ -134,6 +145,7 @@ async fn import(State(s): State<AppState>, Ctx(ctx): Ctx, p: Params, req: Reques
             ImportInput::Stream(Box::new(BodyLines {
                 stream: req.into_body().into_data_stream(),
                 buf: BytesMut::new(),
+                lent: 0,
                 total: 0,
                 max_total: s.settings.import_max_bytes,
                 done: false,
