@@ -78,70 +78,16 @@ fn parse(text: &[u8]) -> std::result::Result<Parsed, String> {
         .map_err(|e| format!("not valid JSON (column {}): {}", e.column(), short(&e)))
 }
 
-/// Lines parsed ahead by the reading task, per message.
-const CHUNK_LINES: usize = 256;
-/// Chunks in flight between the reading task and the import: bounds memory, and makes a
-/// slow import slow down the reading of the body (backpressure).
-const CHUNKS_IN_FLIGHT: usize = 8;
-
-/// Yields lines from either input form; blank lines are counted and skipped. A stream is
-/// read and parsed by a task of its own, one step ahead of the import, so JSON parsing runs
-/// beside validation and the database work.
+/// Yields lines from either input form; blank lines are counted and skipped.
 pub(super) enum Reader {
-    Piped {
-        rx: tokio::sync::mpsc::Receiver<Result<Vec<Line>>>,
-        chunk: std::vec::IntoIter<Line>,
-    },
-    Doc {
-        lines: VecDeque<Value>,
-        no: u64,
-    },
-}
-
-/// Reads and parses up to [`CHUNK_LINES`] lines; an empty chunk is the end.
-async fn read_chunk(src: &mut dyn LineSource, no: &mut u64) -> Result<Vec<Line>> {
-    let mut out = Vec::with_capacity(CHUNK_LINES);
-    while out.len() < CHUNK_LINES {
-        let Some(bytes) = src.next_line().await? else {
-            break;
-        };
-        *no += 1;
-        let text = match bytes.last() {
-            Some(b'\r') => &bytes[..bytes.len() - 1],
-            _ => bytes,
-        };
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        out.push(Line {
-            no: *no,
-            value: parse(text),
-        });
-    }
-    Ok(out)
+    Stream { src: Box<dyn LineSource>, no: u64 },
+    Doc { lines: VecDeque<Value>, no: u64 },
 }
 
 impl Reader {
     pub fn new(input: ImportInput) -> Reader {
         match input {
-            ImportInput::Stream(mut src) => {
-                let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
-                tokio::spawn(async move {
-                    let mut no = 0;
-                    loop {
-                        let chunk = read_chunk(src.as_mut(), &mut no).await;
-                        let last = !matches!(&chunk, Ok(c) if !c.is_empty());
-                        // A dropped receiver (the import stopped) ends the reading.
-                        if tx.send(chunk).await.is_err() || last {
-                            break;
-                        }
-                    }
-                });
-                Reader::Piped {
-                    rx,
-                    chunk: Vec::new().into_iter(),
-                }
-            }
+            ImportInput::Stream(src) => Reader::Stream { src, no: 0 },
             ImportInput::Document(v) => Reader::Doc {
                 lines: document_lines(v),
                 no: 0,
@@ -151,15 +97,22 @@ impl Reader {
 
     pub async fn next(&mut self) -> Result<Option<Line>> {
         match self {
-            Reader::Piped { rx, chunk } => loop {
-                if let Some(l) = chunk.next() {
-                    return Ok(Some(l));
+            Reader::Stream { src, no } => loop {
+                let Some(bytes) = src.next_line().await? else {
+                    return Ok(None);
+                };
+                *no += 1;
+                let text = match bytes.last() {
+                    Some(b'\r') => &bytes[..bytes.len() - 1],
+                    _ => bytes,
+                };
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    continue;
                 }
-                match rx.recv().await {
-                    Some(Ok(c)) if !c.is_empty() => *chunk = c.into_iter(),
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(_)) | None => return Ok(None),
-                }
+                return Ok(Some(Line {
+                    no: *no,
+                    value: parse(text),
+                }));
             },
             Reader::Doc { lines, no } => Ok(lines.pop_front().map(|v| {
                 *no += 1;
