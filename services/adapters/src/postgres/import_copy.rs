@@ -81,6 +81,10 @@ fn cell(out: &mut BytesMut, c: &ImportColumn, v: &Value, present: bool, direct: 
     match v {
         Value::Null => out.put_slice(b"\\N"),
         Value::Array(items) if c.ty.is_array() => escape(out, &array_text(c.ty.element(), items)),
+        // The common cases are written straight from the value, without a text copy.
+        Value::String(s) if c.ty != FieldType::Binary && c.ty != FieldType::Jsonb => escape(out, s),
+        Value::Number(n) if c.ty != FieldType::Jsonb => out.put_slice(n.as_str().as_bytes()),
+        Value::Bool(b) if c.ty == FieldType::Boolean => out.put_u8(if *b { b't' } else { b'f' }),
         v => escape(out, &scalar_text(c.ty, v)),
     }
 }

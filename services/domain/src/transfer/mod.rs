@@ -580,7 +580,7 @@ impl<'a> Run<'a> {
             &st.def,
             &st.table,
             no,
-            &data,
+            data,
             merge,
             &self.users,
             &mut dropped,

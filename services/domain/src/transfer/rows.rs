@@ -65,14 +65,14 @@ pub(super) fn row(
     model: &ModelDef,
     table: &ImportTable,
     line: u64,
-    data: &Map<String, Value>,
+    mut data: Map<String, Value>,
     merge: bool,
     users: &HashSet<uuid::Uuid>,
     acl_dropped: &mut u64,
 ) -> Result<(uuid::Uuid, ImportRow), LineError> {
     let mut errs = Vec::new();
     let mode = if merge { Mode::Update } else { Mode::Create };
-    let mut prepared = validate::prepare(model, 0, data, mode, &mut errs);
+    let mut prepared = validate::prepare(model, 0, &data, mode, &mut errs);
     if let Some(first) = errs.first() {
         let msg = first.message.clone();
         let e = validate::error(errs).with_message(msg);
@@ -83,12 +83,13 @@ pub(super) fn row(
     let mut needs_existing = false;
     for c in &table.columns {
         let name = c.name.as_str();
-        let given = data.get(name);
+        // Each key is read once: taking it moves the value (no copy of its text).
+        let given = data.remove(name);
         let cell = match c.kind {
             ColumnKind::Id => (Value::String(id.to_string()), true),
             ColumnKind::User if c.ty == FieldType::Bigserial => match given {
                 None | Some(Value::Null) => (Value::Null, false),
-                Some(v) => match values::coerce(FieldType::Bigserial, v) {
+                Some(v) => match values::coerce(FieldType::Bigserial, &v) {
                     Some(n) => (n, true),
                     None => {
                         return Err(invalid(
@@ -117,7 +118,8 @@ pub(super) fn row(
             ColumnKind::CreatedAt | ColumnKind::UpdatedAt | ColumnKind::TrashedAt => match given {
                 None => (Value::Null, false),
                 Some(Value::Null) => (Value::Null, c.kind == ColumnKind::TrashedAt),
-                Some(v) => match values::coerce(FieldType::Timestamp, v) {
+                Some(Value::String(t)) if crate::time::is_canonical(&t) => (Value::String(t), true),
+                Some(v) => match values::coerce(FieldType::Timestamp, &v) {
                     Some(t) => (t, true),
                     None => {
                         return Err(invalid(
