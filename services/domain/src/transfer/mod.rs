@@ -31,6 +31,9 @@ use std::sync::Arc;
 
 /// Rows handed to the store at once: bounds memory while keeping statements few.
 const BATCH_ROWS: usize = 4000;
+/// Rows per send of a direct load: there is no statement per batch, and a small batch keeps
+/// the allocator reusing the same warm memory instead of returning and refaulting pages.
+const DIRECT_BATCH_ROWS: usize = 256;
 
 /// Record ids are random: their low bytes are a good hash already (no SipHash per line).
 #[derive(Default)]
@@ -618,7 +621,11 @@ impl<'a> Run<'a> {
         }
         st.batch_ids.insert(id);
         st.batch.push(row);
-        if st.batch.len() >= BATCH_ROWS {
+        let full = match st.mode {
+            LoadMode::Direct => DIRECT_BATCH_ROWS,
+            _ => BATCH_ROWS,
+        };
+        if st.batch.len() >= full {
             self.write_batch(&name).await?;
         }
         Ok(())
