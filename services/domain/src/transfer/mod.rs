@@ -196,8 +196,9 @@ impl ImportService {
         } = run;
         match outcome {
             Err(Halt::Fatal(e)) => {
-                // Dropping the transaction rolls it back.
-                drop(tx);
+                // Rolled back now, so the lock is free for the caller's next attempt (a
+                // dropped connection would release it only once the server notices).
+                let _ = tx.rollback().await;
                 Err(e)
             }
             Ok(()) | Err(Halt::Full) => {
@@ -234,6 +235,7 @@ enum Phase {
 struct ModelState {
     def: ModelDef,
     table: ImportTable,
+    index: rows::ColumnIndex,
     mode: LoadMode,
     batch: Vec<crate::ports::import::ImportRow>,
     batch_ids: IdSet,
@@ -578,19 +580,12 @@ impl<'a> Run<'a> {
         let Some(st) = self.states.get(&name) else {
             return Ok(());
         };
-        let mut dropped = 0;
-        let res = rows::row(
-            &st.def,
-            &st.table,
-            no,
-            data,
-            merge,
-            &self.users,
-            &mut dropped,
-        );
-        self.report.acl_entries_dropped += dropped;
+        let res = rows::row(&st.def, &st.table, &st.index, no, data, merge, &self.users);
         let (id, row) = match res {
-            Ok(r) => r,
+            Ok((id, row, dropped)) => {
+                self.report.acl_entries_dropped += dropped;
+                (id, row)
+            }
             Err(le) => {
                 // Lines before this one are still unwritten: their batch goes first, so a
                 // real import reports the earliest invalid line.
@@ -649,6 +644,7 @@ impl<'a> Run<'a> {
             return Ok(None);
         };
         let table = rows::layout(&self.schema, &def);
+        let index = rows::index(&table);
         let has_serial = def
             .fields
             .iter()
@@ -666,6 +662,7 @@ impl<'a> Run<'a> {
         Ok(Some(ModelState {
             def,
             table,
+            index,
             mode,
             batch: Vec::new(),
             batch_ids: IdSet::default(),

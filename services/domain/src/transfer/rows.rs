@@ -14,6 +14,38 @@ use crate::{Error, ErrorCode};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
+/// A cheap hasher for column names (FxHash): the keys are short field names of the model,
+/// looked up once per key per line.
+#[derive(Default)]
+pub(super) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+}
+
+/// Column name → position in [`ImportTable::columns`].
+pub(super) type ColumnIndex =
+    std::collections::HashMap<String, usize, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The position of each column by name.
+pub(super) fn index(t: &ImportTable) -> ColumnIndex {
+    t.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str().to_owned(), i))
+        .collect()
+}
+
 /// The columns of an imported model, in cell order.
 pub(super) fn layout(schema: &Ident, m: &ModelDef) -> ImportTable {
     let col = |name: &str, ty: FieldType, kind: ColumnKind| ImportColumn {
@@ -59,17 +91,19 @@ fn invalid(line: u64, field: &str, rule: &'static str, message: String) -> LineE
     LineError::from_error(line, "validation", e)
 }
 
-/// Validates one record line's `data` against the model. `merge` validates present keys only
+/// Validates one record line's `data` against the model; also answers how many access-list
+/// entries were dropped. `merge` validates present keys only
 /// (absent keys keep the stored value of an existing record; a new one gets the defaults).
 pub(super) fn row(
     model: &ModelDef,
     table: &ImportTable,
+    index: &ColumnIndex,
     line: u64,
-    mut data: Map<String, Value>,
+    data: Map<String, Value>,
     merge: bool,
     users: &HashSet<uuid::Uuid>,
-    acl_dropped: &mut u64,
-) -> Result<(uuid::Uuid, ImportRow), LineError> {
+) -> Result<(uuid::Uuid, ImportRow, u64), LineError> {
+    let mut acl_dropped = 0;
     let mut errs = Vec::new();
     let mode = if merge { Mode::Update } else { Mode::Create };
     let mut prepared = validate::prepare(model, 0, &data, mode, &mut errs);
@@ -79,12 +113,25 @@ pub(super) fn row(
         return Err(LineError::from_error(line, "validation", e));
     }
     let id = prepared.id.unwrap_or_else(uuid::Uuid::new_v4);
+    // Each value is moved once into its column's slot (no per-column map lookups or copies).
+    let n = table.columns.len();
+    let mut given: Vec<Option<Value>> = vec![None; n];
+    for (k, v) in data {
+        if let Some(&i) = index.get(k.as_str()) {
+            given[i] = Some(v);
+        }
+    }
+    let mut valid: Vec<Option<Value>> = vec![None; n];
+    for (k, v) in std::mem::take(&mut prepared.values) {
+        if let Some(&i) = index.get(k.as_str()) {
+            valid[i] = Some(v);
+        }
+    }
     let mut cells = Vec::with_capacity(table.columns.len());
     let mut needs_existing = false;
-    for c in &table.columns {
+    for (i, c) in table.columns.iter().enumerate() {
         let name = c.name.as_str();
-        // Each key is read once: taking it moves the value (no copy of its text).
-        let given = data.remove(name);
+        let given = given[i].take();
         let cell = match c.kind {
             ColumnKind::Id => (Value::String(id.to_string()), true),
             ColumnKind::User if c.ty == FieldType::Bigserial => match given {
@@ -101,7 +148,7 @@ pub(super) fn row(
                     }
                 },
             },
-            ColumnKind::User => match prepared.values.remove(name) {
+            ColumnKind::User => match valid[i].take() {
                 Some(v) => (v, given.is_some()),
                 None => {
                     let f = model.field(name);
@@ -143,7 +190,7 @@ pub(super) fn row(
                                     kept.push(u);
                                 }
                             }
-                            Some(_) => *acl_dropped += 1,
+                            Some(_) => acl_dropped += 1,
                             None => {
                                 return Err(invalid(
                                     line,
@@ -176,5 +223,6 @@ pub(super) fn row(
             cells,
             needs_existing: merge && needs_existing,
         },
+        acl_dropped,
     ))
 }
