@@ -11,7 +11,6 @@ mod ddl;
 mod ddl_alter;
 pub mod describe_store;
 pub mod embedded;
-mod export_stream;
 mod filter_sql;
 pub mod find_store;
 mod identity;

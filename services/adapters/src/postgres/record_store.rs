@@ -300,7 +300,10 @@ impl RecordStore for PgRecordStore {
     }
 
     async fn stream_snapshot(&self, _ctx: &TenantCtx, qs: &[Select]) -> Result<TaggedRowStream> {
-        Ok(super::export_stream::spawn(self.db.clone(), qs.to_vec()))
+        Ok(super::records_stream::spawn_snapshot(
+            self.db.clone(),
+            qs.to_vec(),
+        ))
     }
 
     async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
