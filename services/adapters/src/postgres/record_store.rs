@@ -154,6 +154,18 @@ fn select_by_id_sql(s: &Select) -> Sql {
     sql
 }
 
+/// `SELECT EXISTS (…)`: a row with that id that is not purged, in the trash state allowed.
+pub(super) fn exists_sql(table: &Table, id: Uuid, trashed: TrashedScope) -> Sql {
+    let mut sql = Sql::default();
+    let p = sql.text(id.to_string());
+    sql.text = format!(
+        "SELECT EXISTS (SELECT 1 FROM {t} t WHERE t.id = {p}::uuid AND {life})",
+        t = q::table(table),
+        life = q::life_predicate("t", trashed),
+    );
+    sql
+}
+
 /// `SELECT row_to_json(p)::text …` of a read.
 pub fn select_sql(s: &Select) -> Sql {
     let mut sql = Sql::default();
@@ -339,14 +351,9 @@ impl RecordStore for PgRecordStore {
         trashed: TrashedScope,
     ) -> Result<bool> {
         let c = self.db.conn().await?;
-        let mut sql = Sql::default();
-        let p = sql.text(id.to_string());
-        sql.text = format!(
-            "SELECT EXISTS (SELECT 1 FROM {t} t WHERE t.id = {p}::uuid AND {life})",
-            t = q::table(table),
-            life = q::life_predicate("t", trashed),
-        );
-        let rows = query(&c, &sql).await.map_err(map_db_error)?;
+        let rows = query(&c, &exists_sql(table, id, trashed))
+            .await
+            .map_err(map_db_error)?;
         Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 

@@ -11,8 +11,7 @@
 use super::aggregate_store::{aggregate_sql, rows_json};
 use super::db::observe;
 use super::find_store::count_sql;
-use super::record_store::{query, run_steps, select_sql};
-use super::records_sql::{self as q, Sql};
+use super::record_store::{exists_sql, query, run_steps, select_sql};
 use super::{map_db_error, Db};
 use abbotik_domain::ports::aggregate::{AggregateQuery, Aggregator};
 use abbotik_domain::ports::records::{
@@ -140,14 +139,9 @@ impl RecordStore for TxRecords {
     ) -> Result<bool> {
         let slot = self.0.lock().await;
         let c = slot.0.as_ref().ok_or_else(finished)?;
-        let mut sql = Sql::default();
-        let p = sql.text(id.to_string());
-        sql.text = format!(
-            "SELECT EXISTS (SELECT 1 FROM {t} t WHERE t.id = {p}::uuid AND {life})",
-            t = q::table(table),
-            life = q::life_predicate("t", trashed),
-        );
-        let rows = query(c, &sql).await.map_err(map_db_error)?;
+        let rows = query(c, &exists_sql(table, id, trashed))
+            .await
+            .map_err(map_db_error)?;
         Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 
