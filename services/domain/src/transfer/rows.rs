@@ -57,9 +57,7 @@ pub(super) fn layout(schema: &Ident, m: &ModelDef) -> ImportTable {
     for f in &m.fields {
         columns.push(col(&f.field_name, f.field_type, ColumnKind::User));
     }
-    for a in ACCESS_COLUMNS {
-        columns.push(col(a, FieldType::UuidArray, ColumnKind::Access));
-    }
+    // The order of export's record objects, so keys usually arrive in column order.
     columns.push(col(
         "created_at",
         FieldType::Timestamp,
@@ -75,6 +73,9 @@ pub(super) fn layout(schema: &Ident, m: &ModelDef) -> ImportTable {
         FieldType::Timestamp,
         ColumnKind::TrashedAt,
     ));
+    for a in ACCESS_COLUMNS {
+        columns.push(col(a, FieldType::UuidArray, ColumnKind::Access));
+    }
     ImportTable {
         table: Table {
             schema: schema.clone(),
@@ -115,15 +116,29 @@ pub(super) fn row(
     let id = prepared.id.unwrap_or_else(uuid::Uuid::new_v4);
     // Each value is moved once into its column's slot (no per-column map lookups or copies).
     let n = table.columns.len();
+    // Keys usually come in column order (export writes them so): the next column is tried
+    // first, the index only when it is not the one.
+    let slot = |next: &mut usize, k: &str| -> Option<usize> {
+        let i = match table.columns.get(*next) {
+            Some(c) if c.name.as_str() == k => Some(*next),
+            _ => index.get(k).copied(),
+        };
+        if let Some(i) = i {
+            *next = i + 1;
+        }
+        i
+    };
     let mut given: Vec<Option<Value>> = vec![None; n];
+    let mut next = 0;
     for (k, v) in data {
-        if let Some(&i) = index.get(k.as_str()) {
+        if let Some(i) = slot(&mut next, &k) {
             given[i] = Some(v);
         }
     }
     let mut valid: Vec<Option<Value>> = vec![None; n];
+    let mut next = 1;
     for (k, v) in std::mem::take(&mut prepared.values) {
-        if let Some(&i) = index.get(k.as_str()) {
+        if let Some(i) = slot(&mut next, &k) {
             valid[i] = Some(v);
         }
     }
