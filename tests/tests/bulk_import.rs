@@ -896,3 +896,53 @@ async fn unique_violations_name_their_line() {
     let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
     assert!(!names.as_array().unwrap().contains(&json!("tags")));
 }
+
+/// The first line of a model is read as an object; the lines after it straight into the
+/// model's columns. Both forms apply the same rules.
+#[tokio::test]
+async fn later_lines_of_a_model_follow_the_same_rules() {
+    let app = spawn_app().await;
+    let t = TestTenant::new(&app).await;
+    seed_items(&app, &t).await;
+    let lines = [
+        meta(),
+        model("items", items_fields(true)),
+        rec("items", json!({"id": A, "name": "a2", "qty": 6})),
+        rec("items", json!({"id": "nope", "name": "x", "qty": 6})),
+        rec("items", json!({"name": "x", "qty": 6, "bogus": 1})),
+        rec("items", json!({"qty": 6})),
+        rec("items", json!({"name": "x", "deleted_at": "2026-01-01T00:00:00.000000Z"})),
+        rec("items", json!(["not", "an", "object"])),
+        rec("items", json!({"id": C, "name": "c", "qty": 7})),
+    ];
+    let d = okd(&import(&app, &t, "dry_run=true", &lines).await, 200);
+    let errs: Vec<(Value, Value)> = d["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].clone(), e["message"].clone()))
+        .collect();
+    assert_eq!(
+        errs,
+        vec![
+            (json!(4), json!("id must be a UUID")),
+            (json!(5), json!("Unknown field: bogus")),
+            (json!(6), json!("name is required")),
+            (json!(8), json!("record line without a data object")),
+        ],
+        "{d}"
+    );
+    // Line 7 is a purged record: skipped, counted nowhere.
+    assert_eq!(d["stats"]["records_updated"], 1, "{d}");
+    assert_eq!(d["stats"]["records_created"], 1, "{d}");
+    // Defaults fill absent fields on the column path too.
+    let lines = [
+        meta(),
+        model("items", items_fields(true)),
+        rec("items", json!({"id": A, "name": "a2", "qty": 6})),
+        rec("items", json!({"id": C, "name": "c", "qty": 7})),
+    ];
+    okd(&import(&app, &t, "", &lines).await, 200);
+    assert_eq!(get_rec(&app, &t, "items", C).await["color"], "red");
+    assert_eq!(get_rec(&app, &t, "items", A).await["name"], "a2");
+}

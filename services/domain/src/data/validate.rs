@@ -160,6 +160,75 @@ fn check_constraints(f: &FieldDef, v: &Value, index: usize, errors: &mut Vec<Fie
     }
 }
 
+/// A key of a body that names no field of the model (and no system field).
+pub fn unknown_field(errors: &mut Vec<FieldError>, index: usize, key: &str) {
+    push(
+        errors,
+        index,
+        key,
+        "unknown_field",
+        format!("Unknown field: {}", crate::ident::clip(key)),
+    );
+}
+
+/// One field's value in a body: transformed, coerced to its type and checked against the
+/// field's constraints (errors appended). `None` when it is not of the field's type; `null`
+/// stays `null` (a `required` field then gets an error).
+pub fn field_value(
+    f: &FieldDef,
+    raw: &Value,
+    index: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    let key = f.field_name.as_str();
+    let v = apply_transform(f, raw.clone());
+    if v.is_null() {
+        if f.required {
+            push(errors, index, key, "required", format!("{key} is required"));
+        }
+        return Some(Value::Null);
+    }
+    match values::coerce(f.field_type, &v) {
+        Some(c) => {
+            check_constraints(f, &c, index, errors);
+            Some(c)
+        }
+        None => {
+            push(
+                errors,
+                index,
+                key,
+                "type",
+                format!("{key} must be {}", values::expected(f.field_type)),
+            );
+            None
+        }
+    }
+}
+
+/// A field absent from a create body: its default (coerced to the field's type), or an
+/// error when it is required and has none.
+pub fn absent_field(f: &FieldDef, index: usize, errors: &mut Vec<FieldError>) -> Option<Value> {
+    match &f.default_value {
+        Some(d) if !d.is_null() => {
+            Some(values::coerce(f.field_type, d).unwrap_or_else(|| d.clone()))
+        }
+        _ => {
+            if f.required {
+                let name = &f.field_name;
+                push(
+                    errors,
+                    index,
+                    name,
+                    "required",
+                    format!("{name} is required"),
+                );
+            }
+            None
+        }
+    }
+}
+
 /// Validates one record body (`index` = its position in the request). Errors are appended;
 /// the returned value is meaningful only when no error was added for this record.
 pub fn prepare(
@@ -188,38 +257,14 @@ pub fn prepare(
             continue;
         }
         let Some(f) = model.field(key) else {
-            push(
-                errors,
-                index,
-                key,
-                "unknown_field",
-                format!("Unknown field: {}", crate::ident::clip(key)),
-            );
+            unknown_field(errors, index, key);
             continue;
         };
         if f.field_type == FieldType::Bigserial {
             continue; // server-assigned; ignored on input (A4.3)
         }
-        let v = apply_transform(f, raw.clone());
-        if v.is_null() {
-            if f.required {
-                push(errors, index, key, "required", format!("{key} is required"));
-            }
-            out.values.insert(key.clone(), Value::Null);
-        } else {
-            match values::coerce(f.field_type, &v) {
-                Some(c) => {
-                    check_constraints(f, &c, index, errors);
-                    out.values.insert(key.clone(), c);
-                }
-                None => push(
-                    errors,
-                    index,
-                    key,
-                    "type",
-                    format!("{key} must be {}", values::expected(f.field_type)),
-                ),
-            }
+        if let Some(v) = field_value(f, raw, index, errors) {
+            out.values.insert(key.clone(), v);
         }
         if f.sudo {
             out.sudo_fields.push(key.clone());
@@ -230,19 +275,8 @@ pub fn prepare(
             if f.field_type == FieldType::Bigserial || body.contains_key(&f.field_name) {
                 continue;
             }
-            match &f.default_value {
-                Some(d) if !d.is_null() => {
-                    let d = values::coerce(f.field_type, d).unwrap_or_else(|| d.clone());
-                    out.values.insert(f.field_name.clone(), d);
-                }
-                _ if f.required => push(
-                    errors,
-                    index,
-                    &f.field_name,
-                    "required",
-                    format!("{} is required", f.field_name),
-                ),
-                _ => {}
+            if let Some(d) = absent_field(f, index, errors) {
+                out.values.insert(f.field_name.clone(), d);
             }
         }
     }

@@ -218,7 +218,7 @@ impl<'a> Run<'a> {
         &mut self,
         no: u64,
         model: Option<Value>,
-        data: Option<Value>,
+        data: lines::RecordData,
     ) -> std::result::Result<(), Halt> {
         if let Some(r) = self.misplaced(no, None) {
             return r;

@@ -2,8 +2,10 @@
 //! or staged per strategy), bounded batches handed to the store, the line reported when a
 //! batch fails, and the reference check against the final state (rule 1).
 
+use super::lines::RecordData;
 use super::plan::Fault;
 use super::report::{LineError, MAX_ERRORS};
+use super::rows::Given;
 use super::{rows, Halt, Run, Strategy};
 use crate::ident::{self, Ident, SYSTEM_MODELS};
 use crate::model::{FieldType, ModelDef};
@@ -57,7 +59,7 @@ impl Run<'_> {
         &mut self,
         no: u64,
         model: Option<Value>,
-        data: Option<Value>,
+        data: RecordData,
     ) -> std::result::Result<(), Halt> {
         let Some(Value::String(name)) = model else {
             return self.line_fault(LineError::new(no, "record", "record line without model"));
@@ -69,15 +71,39 @@ impl Run<'_> {
         if SYSTEM_MODELS.contains(&name) && name != "filters" {
             return self.fault(Self::system_fault(no, name));
         }
-        let Some(Value::Object(data)) = data else {
-            return self.line_fault(LineError::new(
-                no,
-                "record",
-                "record line without a data object",
-            ));
+        // A model already under way reads the line straight into its columns; the first line
+        // of a model is parsed as an object (its purged-record check comes before the model
+        // is looked up).
+        let mut first = None;
+        let given = match (self.states.get(name), data) {
+            (Some(st), RecordData::Raw(raw)) => match Given::from_raw(&raw, &st.table, &st.index) {
+                Ok(g) => Some(g),
+                Err(msg) => return self.line_fault(LineError::new(no, "record", msg)),
+            },
+            (st, data) => {
+                let data = match data {
+                    RecordData::Raw(raw) => serde_json::from_str(raw.get()).ok(),
+                    RecordData::Value(v) => Some(v),
+                    RecordData::Absent => None,
+                };
+                let Some(Value::Object(data)) = data else {
+                    return self.line_fault(LineError::new(no, "record", rows::NOT_AN_OBJECT));
+                };
+                match st {
+                    Some(st) => Some(Given::from_map(data, &st.table, &st.index)),
+                    None => {
+                        // Rule 5: purged records are never imported.
+                        if data.get("deleted_at").is_some_and(|d| !d.is_null()) {
+                            return Ok(());
+                        }
+                        first = Some(data);
+                        None
+                    }
+                }
+            }
         };
         // Rule 5: purged records are never imported.
-        if data.get("deleted_at").is_some_and(|d| !d.is_null()) {
+        if given.as_ref().is_some_and(|g| g.deleted) {
             return Ok(());
         }
         let name = name.to_owned();
@@ -97,7 +123,12 @@ impl Run<'_> {
         let Some(st) = self.states.get(&name) else {
             return Ok(());
         };
-        let res = rows::row(&st.def, &st.table, &st.index, no, data, merge, &self.users);
+        let given = match (given, first) {
+            (Some(g), _) => g,
+            (None, Some(data)) => Given::from_map(data, &st.table, &st.index),
+            (None, None) => return Ok(()),
+        };
+        let res = rows::row(&st.def, &st.table, no, given, merge, &self.users);
         let (id, row) = match res {
             Ok((id, row, dropped)) => {
                 self.report.acl_entries_dropped += dropped;

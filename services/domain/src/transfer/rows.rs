@@ -4,9 +4,9 @@
 //! entries that are not users of the target tenant are dropped (rule 4).
 
 use super::report::LineError;
-use crate::data::validate::{self, Mode};
+use crate::data::validate;
 use crate::data::values;
-use crate::ident::Ident;
+use crate::ident::{Ident, SYSTEM_FIELDS};
 use crate::model::{FieldType, ModelDef};
 use crate::ports::import::{ColumnKind, ImportColumn, ImportRow, ImportTable};
 use crate::ports::records::{Table, ACCESS_COLUMNS};
@@ -85,6 +85,139 @@ pub(super) fn layout(schema: &Ident, m: &ModelDef) -> ImportTable {
     }
 }
 
+/// The `data` object of a record line spread over the columns of its table: each value moved
+/// once into its column's slot, without building an object of it first (nearly all of an
+/// import's server time is spent reading record lines).
+pub(super) struct Given {
+    slots: Vec<Option<Value>>,
+    /// Keys that name no column and no system field, in line order.
+    unknown: Vec<String>,
+    /// `deleted_at` is set: the record was purged (rule 5).
+    pub deleted: bool,
+}
+
+/// Where a record line says "not an object".
+pub(super) const NOT_AN_OBJECT: &str = "record line without a data object";
+
+impl Given {
+    fn new(table: &ImportTable) -> Self {
+        Self {
+            slots: vec![None; table.columns.len()],
+            unknown: Vec::new(),
+            deleted: false,
+        }
+    }
+
+    /// The column of `key`: keys usually come in column order (export writes them so), so
+    /// the column after the last one found is tried before the index.
+    fn slot(
+        table: &ImportTable,
+        index: &ColumnIndex,
+        next: &mut usize,
+        key: &str,
+    ) -> Option<usize> {
+        let i = match table.columns.get(*next) {
+            Some(c) if c.name.as_str() == key => Some(*next),
+            _ => index.get(key).copied(),
+        };
+        if let Some(i) = i {
+            *next = i + 1;
+        }
+        i
+    }
+
+    fn put(
+        &mut self,
+        table: &ImportTable,
+        index: &ColumnIndex,
+        next: &mut usize,
+        key: &str,
+        v: Value,
+    ) {
+        if let Some(i) = Self::slot(table, index, next, key) {
+            self.slots[i] = Some(v);
+        } else if key == "deleted_at" {
+            self.deleted = !v.is_null();
+        } else if !SYSTEM_FIELDS.contains(&key) {
+            self.unknown.push(key.to_owned());
+        }
+    }
+
+    /// From an object already parsed (the JSON document form, or the first line of a model).
+    pub fn from_map(data: Map<String, Value>, table: &ImportTable, index: &ColumnIndex) -> Self {
+        let mut g = Self::new(table);
+        let mut next = 0;
+        for (k, v) in data {
+            g.put(table, index, &mut next, &k, v);
+        }
+        g
+    }
+
+    /// Straight from the line's text. `Err` when `data` is not an object.
+    pub fn from_raw(
+        raw: &serde_json::value::RawValue,
+        table: &ImportTable,
+        index: &ColumnIndex,
+    ) -> Result<Self, &'static str> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        GivenSeed { table, index }
+            .deserialize(&mut de)
+            .map_err(|_| NOT_AN_OBJECT)
+    }
+}
+
+/// Reads a `data` object into a [`Given`].
+struct GivenSeed<'a> {
+    table: &'a ImportTable,
+    index: &'a ColumnIndex,
+}
+
+/// An object key, borrowed from the line unless it has escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for GivenSeed<'_> {
+    type Value = Given;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Given, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for GivenSeed<'_> {
+    type Value = Given;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Given, A::Error> {
+        let mut g = Given::new(self.table);
+        let mut next = 0;
+        while let Some(Key(k)) = map.next_key()? {
+            let v: Value = map.next_value()?;
+            g.put(self.table, self.index, &mut next, &k, v);
+        }
+        Ok(g)
+    }
+}
+
 fn invalid(line: u64, field: &str, rule: &'static str, message: String) -> LineError {
     let e = Error::msg(ErrorCode::ValidationError, message.clone()).with_data(
         json!({"errors": [{"index": 0, "field": field, "rule": rule, "message": message}]}),
@@ -92,55 +225,53 @@ fn invalid(line: u64, field: &str, rule: &'static str, message: String) -> LineE
     LineError::from_error(line, "validation", e)
 }
 
-/// Validates one record line's `data` against the model; also answers how many access-list
-/// entries were dropped. `merge` validates present keys only
-/// (absent keys keep the stored value of an existing record; a new one gets the defaults).
+/// Validates one record line's `data` against the model with the field rules of
+/// `POST /api/data` ([`validate::field_value`]); also answers how many access-list entries
+/// were dropped. `merge` validates present keys only (absent keys keep the stored value of
+/// an existing record; a new one gets the defaults).
 pub(super) fn row(
     model: &ModelDef,
     table: &ImportTable,
-    index: &ColumnIndex,
     line: u64,
-    data: Map<String, Value>,
+    given: Given,
     merge: bool,
     users: &HashSet<uuid::Uuid>,
 ) -> Result<(uuid::Uuid, ImportRow, u64), LineError> {
     let mut acl_dropped = 0;
     let mut errs = Vec::new();
-    let mode = if merge { Mode::Update } else { Mode::Create };
-    let mut prepared = validate::prepare(model, 0, &data, mode, &mut errs);
+    let Given {
+        slots: mut given,
+        unknown,
+        ..
+    } = given;
+    let id = match given[0].take() {
+        None | Some(Value::Null) => Some(uuid::Uuid::new_v4()),
+        Some(v) => values::coerce(FieldType::Uuid, &v)
+            .and_then(|v| v.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok())),
+    };
+    let Some(id) = id else {
+        return Err(invalid(line, "id", "type", "id must be a UUID".into()));
+    };
+    // User fields are columns 1..=fields, in definition order (see [`layout`]).
+    let mut valid: Vec<Option<Value>> = vec![None; table.columns.len()];
+    for (i, f) in model.fields.iter().enumerate() {
+        let i = i + 1;
+        if f.field_type == FieldType::Bigserial {
+            continue; // its value is checked below, as given
+        }
+        match &given[i] {
+            Some(raw) => valid[i] = validate::field_value(f, raw, 0, &mut errs),
+            None if merge => {}
+            None => valid[i] = validate::absent_field(f, 0, &mut errs),
+        }
+    }
+    for k in &unknown {
+        validate::unknown_field(&mut errs, 0, k);
+    }
     if let Some(first) = errs.first() {
         let msg = first.message.clone();
         let e = validate::error(errs).with_message(msg);
         return Err(LineError::from_error(line, "validation", e));
-    }
-    let id = prepared.id.unwrap_or_else(uuid::Uuid::new_v4);
-    // Each value is moved once into its column's slot (no per-column map lookups or copies).
-    let n = table.columns.len();
-    // Keys usually come in column order (export writes them so): the next column is tried
-    // first, the index only when it is not the one.
-    let slot = |next: &mut usize, k: &str| -> Option<usize> {
-        let i = match table.columns.get(*next) {
-            Some(c) if c.name.as_str() == k => Some(*next),
-            _ => index.get(k).copied(),
-        };
-        if let Some(i) = i {
-            *next = i + 1;
-        }
-        i
-    };
-    let mut given: Vec<Option<Value>> = vec![None; n];
-    let mut next = 0;
-    for (k, v) in data {
-        if let Some(i) = slot(&mut next, &k) {
-            given[i] = Some(v);
-        }
-    }
-    let mut valid: Vec<Option<Value>> = vec![None; n];
-    let mut next = 1;
-    for (k, v) in std::mem::take(&mut prepared.values) {
-        if let Some(i) = slot(&mut next, &k) {
-            valid[i] = Some(v);
-        }
     }
     let mut cells = Vec::with_capacity(table.columns.len());
     let mut needs_existing = false;
