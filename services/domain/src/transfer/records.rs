@@ -54,6 +54,12 @@ pub(super) struct ModelState {
     direct_first: Option<u64>,
 }
 
+/// A record line's `data`, read into columns or (not yet) as an object.
+enum Read {
+    Columns(Given),
+    Object(serde_json::Map<String, Value>),
+}
+
 impl Run<'_> {
     pub(super) async fn record_line(
         &mut self,
@@ -71,16 +77,14 @@ impl Run<'_> {
         if SYSTEM_MODELS.contains(&name) && name != "filters" {
             return self.fault(Self::system_fault(no, name));
         }
-        // A model already under way reads the line straight into its columns; the first line
-        // of a model is parsed as an object (its purged-record check comes before the model
-        // is looked up).
-        let mut first = None;
-        let given = match (self.states.get(name), data) {
+        // A model already under way reads an NDJSON line straight into its columns; other
+        // lines (a model's first, the JSON document form) are parsed as an object.
+        let read = match (self.states.get(name), data) {
             (Some(st), RecordData::Raw(raw)) => match Given::from_raw(&raw, &st.table, &st.index) {
-                Ok(g) => Some(g),
+                Ok(g) => Read::Columns(g),
                 Err(msg) => return self.line_fault(LineError::new(no, "record", msg)),
             },
-            (st, data) => {
+            (_, data) => {
                 let data = match data {
                     RecordData::Raw(raw) => serde_json::from_str(raw.get()).ok(),
                     RecordData::Value(v) => Some(v),
@@ -89,21 +93,15 @@ impl Run<'_> {
                 let Some(Value::Object(data)) = data else {
                     return self.line_fault(LineError::new(no, "record", rows::NOT_AN_OBJECT));
                 };
-                match st {
-                    Some(st) => Some(Given::from_map(data, &st.table, &st.index)),
-                    None => {
-                        // Rule 5: purged records are never imported.
-                        if data.get("deleted_at").is_some_and(|d| !d.is_null()) {
-                            return Ok(());
-                        }
-                        first = Some(data);
-                        None
-                    }
-                }
+                Read::Object(data)
             }
         };
         // Rule 5: purged records are never imported.
-        if given.as_ref().is_some_and(|g| g.deleted) {
+        let purged = match &read {
+            Read::Columns(g) => g.deleted,
+            Read::Object(o) => o.get("deleted_at").is_some_and(|d| !d.is_null()),
+        };
+        if purged {
             return Ok(());
         }
         let name = name.to_owned();
@@ -123,10 +121,9 @@ impl Run<'_> {
         let Some(st) = self.states.get(&name) else {
             return Ok(());
         };
-        let given = match (given, first) {
-            (Some(g), _) => g,
-            (None, Some(data)) => Given::from_map(data, &st.table, &st.index),
-            (None, None) => return Ok(()),
+        let given = match read {
+            Read::Columns(g) => g,
+            Read::Object(o) => Given::from_map(o, &st.table, &st.index),
         };
         let res = rows::row(&st.def, &st.table, no, given, merge, &self.users);
         let (id, row) = match res {
