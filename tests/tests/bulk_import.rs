@@ -911,7 +911,10 @@ async fn later_lines_of_a_model_follow_the_same_rules() {
         rec("items", json!({"id": "nope", "name": "x", "qty": 6})),
         rec("items", json!({"name": "x", "qty": 6, "bogus": 1})),
         rec("items", json!({"qty": 6})),
-        rec("items", json!({"name": "x", "deleted_at": "2026-01-01T00:00:00.000000Z"})),
+        rec(
+            "items",
+            json!({"name": "x", "deleted_at": "2026-01-01T00:00:00.000000Z"}),
+        ),
         rec("items", json!(["not", "an", "object"])),
         rec("items", json!({"id": C, "name": "c", "qty": 7})),
     ];
