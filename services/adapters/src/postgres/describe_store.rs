@@ -199,16 +199,21 @@ impl DescribeStore for PgDescribeStore {
             schema: ctx.schema.clone(),
             tenant_id: ctx.tenant_id,
         };
-        // Serializes describe writes of one tenant; readers of the row are not blocked.
-        tx.client()?
-            .query_opt(
-                "SELECT 1 FROM abbotik_control.tenants WHERE id = $1 FOR UPDATE",
-                &[&ctx.tenant_id],
-            )
-            .await
-            .map_err(map_db_error)?;
+        lock_describe(tx.client()?, ctx.tenant_id).await?;
         Ok(Box::new(tx))
     }
+}
+
+/// Locks the tenant's control row until the transaction ends: describe writes (and imports,
+/// which change models too) of one tenant are serialized; readers of the row are not blocked.
+pub(super) async fn lock_describe(c: &Object, tenant_id: Uuid) -> Result<()> {
+    c.query_opt(
+        "SELECT 1 FROM abbotik_control.tenants WHERE id = $1 FOR UPDATE",
+        &[&tenant_id],
+    )
+    .await
+    .map_err(map_db_error)?;
+    Ok(())
 }
 
 /// An open describe transaction on a dedicated pooled connection (`BEGIN` issued manually, so

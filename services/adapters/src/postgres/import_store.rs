@@ -75,14 +75,8 @@ impl ImportStore for PgImportStore {
             )
             .with_data(json!({"tenant": ctx.tenant.as_str()})));
         }
-        // Serializes with describe writes of the tenant (they lock the same row).
-        tx.client()?
-            .query_opt(
-                "SELECT 1 FROM abbotik_control.tenants WHERE id = $1 FOR UPDATE",
-                &[&ctx.tenant_id],
-            )
-            .await
-            .map_err(map_db_error)?;
+        // Serializes with describe writes of the tenant.
+        super::describe_store::lock_describe(tx.client()?, ctx.tenant_id).await?;
         Ok(Box::new(tx))
     }
 }
