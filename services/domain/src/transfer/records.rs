@@ -12,7 +12,6 @@ use crate::model::{FieldType, ModelDef};
 use crate::ports::import::{ImportRow, ImportTable, LoadMode};
 use crate::ports::records::Table;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
 
 /// Rows handed to the store at once: bounds memory while keeping statements few.
 const BATCH_ROWS: usize = 4000;
@@ -20,25 +19,9 @@ const BATCH_ROWS: usize = 4000;
 /// the allocator reusing the same warm memory instead of returning and refaulting pages.
 const DIRECT_BATCH_ROWS: usize = 256;
 
-/// Record ids are random: their low bytes are a good hash already (no SipHash per line).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
-        }
-    }
-}
-
-type IdSet = HashSet<uuid::Uuid, std::hash::BuildHasherDefault<IdHasher>>;
-type IdLines = HashMap<uuid::Uuid, u64, std::hash::BuildHasherDefault<IdHasher>>;
+/// Record ids are random: a cheap hash (FxHash) does, no SipHash per line.
+type IdSet = rustc_hash::FxHashSet<uuid::Uuid>;
+type IdLines = rustc_hash::FxHashMap<uuid::Uuid, u64>;
 
 /// Per imported model: its definition, layout, load mode and the open batch.
 pub(super) struct ModelState {

@@ -14,28 +14,9 @@ use crate::{Error, ErrorCode};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
-/// A cheap hasher for column names (FxHash): the keys are short field names of the model,
-/// looked up once per key per line.
-#[derive(Default)]
-pub(super) struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-}
-
 /// Column name → position in [`ImportTable::columns`].
-pub(super) type ColumnIndex =
-    std::collections::HashMap<String, usize, std::hash::BuildHasherDefault<KeyHasher>>;
+/// Short field names looked up once per key per line: a cheap hash (FxHash) does.
+pub(super) type ColumnIndex = rustc_hash::FxHashMap<String, usize>;
 
 /// The position of each column by name.
 pub(super) fn index(t: &ImportTable) -> ColumnIndex {
