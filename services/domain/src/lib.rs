@@ -6,6 +6,7 @@
 //! - ports ([`ports`]): traits the adapters implement, each with a real and an in-memory twin.
 
 pub mod auth;
+pub mod body;
 pub mod clock;
 mod codes;
 pub mod ctx;

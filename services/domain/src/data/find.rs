@@ -81,17 +81,7 @@ fn flag(v: &Value, key: &str) -> Result<bool> {
 
 /// Parses a find body (`None` = empty body).
 pub(super) fn request(body: Option<&Value>) -> Result<FindRequest> {
-    let empty = Map::new();
-    let obj = match body {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(Error::msg(
-                ErrorCode::ValidationBodyNotObject,
-                "The find body must be a JSON object",
-            ))
-        }
-    };
+    let obj = crate::body::object_or_empty(body, "The find body must be a JSON object")?;
     let bare = !obj.contains_key("where");
     let mut req = FindRequest {
         r#where: Value::Object(Map::new()),

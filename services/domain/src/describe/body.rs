@@ -346,17 +346,7 @@ pub fn parse_field(v: &Value, prefix: &str) -> Result<FieldPatch, Error> {
 
 /// Parses a model body (POST with optional inline `fields`, or PUT).
 pub fn parse_model(v: Option<&Value>, allow_fields: bool) -> Result<ModelPatch, Error> {
-    let empty = Map::new();
-    let obj = match v {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(Error::msg(
-                ErrorCode::ValidationBodyNotObject,
-                "Model definition must be a JSON object",
-            ))
-        }
-    };
+    let obj = crate::body::object_or_empty(v, "Model definition must be a JSON object")?;
     let mut p = ModelPatch::default();
     for (k, v) in obj {
         match k.as_str() {

@@ -196,17 +196,7 @@ fn aggregates(m: &ModelDef, v: Option<&Value>) -> Result<Vec<Aggregate>> {
 
 /// Parses a POST body into a query (without the table).
 fn request(m: &ModelDef, body: Option<&Value>) -> Result<(AggregateQuery, Value)> {
-    let empty = Map::new();
-    let obj = match body {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(Error::msg(
-                ErrorCode::ValidationBodyNotObject,
-                "The aggregate body must be a JSON object",
-            ))
-        }
-    };
+    let obj = crate::body::object_or_empty(body, "The aggregate body must be a JSON object")?;
     if let Some(k) = obj.keys().find(|k| {
         !matches!(
             k.as_str(),

@@ -8,7 +8,7 @@
 //! such as `model` never silently exports everything.
 
 use crate::{ident, Error, ErrorCode, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const KEYS: &[&str] = &["models", "include", "include_trashed"];
 const PARTS: &[&str] = &["describe", "data"];
@@ -68,17 +68,10 @@ fn names(field: &str, v: &Value, expected: &str) -> Result<Vec<String>> {
 impl ExportRequest {
     /// Parses a body (`None` = empty body = `{}`).
     pub fn parse(body: Option<&Value>) -> Result<ExportRequest> {
-        let empty = Map::new();
-        let obj = match body {
-            None | Some(Value::Null) => &empty,
-            Some(Value::Object(o)) => o,
-            Some(_) => {
-                return Err(Error::msg(
-                    ErrorCode::ValidationBodyNotObject,
-                    "Body must be a JSON object: {\"models\":[…],\"include\":[…],\"include_trashed\":false}",
-                ))
-            }
-        };
+        let obj = crate::body::object_or_empty(
+            body,
+            "Body must be a JSON object: {\"models\":[…],\"include\":[…],\"include_trashed\":false}",
+        )?;
         if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(Error::msg(
                 ErrorCode::ValidationFieldInvalid,
