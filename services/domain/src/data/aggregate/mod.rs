@@ -26,18 +26,8 @@ use serde_json::{json, Map, Value};
 const MAX_AGGREGATES: usize = 32;
 const MAX_GROUPS: usize = 16;
 
-/// Appends a key to an error path: `aggregate.total`, `having["a.b"]`.
-fn key_path(path: &str, key: &str) -> String {
-    if key.contains('.') || key.contains('[') || key.contains('"') || key.is_empty() {
-        format!("{path}[{}]", json!(key))
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn err(code: ErrorCode, path: &str, msg: String) -> Error {
-    Error::msg(code, msg).with_data(json!({ "path": path }))
-}
+// Error paths are written like the filter's: `aggregate.total`, `having["a.b"]`.
+use filter::{err, key_path};
 
 /// `^[a-z_][a-z0-9_]{0,62}$`.
 fn alias_ok(s: &str) -> bool {

@@ -11,6 +11,7 @@ mod parse;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub(crate) use parse::{err, key_path};
 pub use parse::{first_regex_path, locate_regex_error, locate_regex_param, parse, parse_param};
 
 use super::values;

@@ -17,7 +17,7 @@ const MAX_PATTERN: usize = 1000;
 const MAX_SEGMENTS: usize = 8;
 
 /// Appends a key to an error path: `where.a`, `where["meta.size"]`.
-fn key_path(path: &str, key: &str) -> String {
+pub(crate) fn key_path(path: &str, key: &str) -> String {
     if key.contains('.') || key.contains('[') || key.contains('"') || key.is_empty() {
         format!("{path}[{}]", json!(key))
     } else {
@@ -25,7 +25,8 @@ fn key_path(path: &str, key: &str) -> String {
     }
 }
 
-fn err(code: ErrorCode, path: &str, msg: String) -> Error {
+/// An error that names the offending node (`data.path`).
+pub(crate) fn err(code: ErrorCode, path: &str, msg: String) -> Error {
     Error::msg(code, msg).with_data(json!({ "path": path }))
 }
 
