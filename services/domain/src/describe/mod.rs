@@ -145,7 +145,6 @@ mod tests {
     use crate::ident::Ident;
     use crate::model::ModelDef;
     use crate::ports::describe::DescribeTx;
-    use crate::time::Ts;
     use crate::{AuthInfo, AuthType, Role};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -159,19 +158,7 @@ mod tests {
         }
         async fn load_model(&self, _: &TenantCtx, m: &Ident) -> Result<Option<ModelDef>> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Ok((m.as_str() == "orders").then(|| ModelDef {
-                model_name: "orders".into(),
-                status: "active".into(),
-                description: None,
-                sudo: false,
-                frozen: false,
-                immutable: false,
-                external: false,
-                passthrough: false,
-                created_at: Ts::now(),
-                updated_at: Ts::now(),
-                fields: vec![],
-            }))
+            Ok((m.as_str() == "orders").then(|| ModelDef::active("orders", vec![])))
         }
         async fn fields_targeting(
             &self,

@@ -297,15 +297,7 @@ mod tests {
     }
 
     async fn body(r: Response) -> Result<String, String> {
-        use http_body_util::BodyExt;
-        let mut b = r.into_body();
-        let mut out = Vec::new();
-        while let Some(f) = b.frame().await {
-            match f {
-                Ok(f) => out.extend_from_slice(f.data_ref().map_or(&[][..], |d| &d[..])),
-                Err(_) => return Err(String::from_utf8_lossy(&out).into_owned()),
-            }
-        }
+        let out = crate::routes::data::export::tests::body(r).await?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 

@@ -233,7 +233,7 @@ pub fn csv_safe(p: &Params) -> Result<bool, ApiError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
 
@@ -274,7 +274,8 @@ mod tests {
         }
     }
 
-    async fn body(r: Response) -> Result<Vec<u8>, String> {
+    /// The bytes of a streamed answer; `Err` (with what arrived) when the stream broke.
+    pub(crate) async fn body(r: Response) -> Result<Vec<u8>, String> {
         use http_body_util::BodyExt;
         let mut b = r.into_body();
         let mut out = Vec::new();
