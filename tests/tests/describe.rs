@@ -1345,6 +1345,7 @@ async fn service_interface_over_postgres() {
         user: String::new(),
         dbname: String::new(),
         pool_max: 2,
+        read_lanes: 1,
         statement_timeout_ms: 30_000,
     })
     .unwrap();

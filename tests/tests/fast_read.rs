@@ -1,9 +1,11 @@
 //! `GET /api/data/:model/:id` resolves identity in the same statement as the read. These
 //! tests prove that path enforces every identity rule (A3.2) on the very next request, and
-//! falls back correctly when model metadata changed on another pod.
+//! falls back correctly when model metadata changed on another pod. The read runs on a read
+//! lane (a connection shared by all requests): a lock or a lost lane must cost nobody else.
 
-use abbotik_testkit::{spawn_app, TestTenant, TEST_PASSWORD};
+use abbotik_testkit::{spawn_app, spawn_app_with, test_db, Http, TestTenant, TEST_PASSWORD};
 use serde_json::json;
+use std::time::Duration;
 
 /// A tenant with model `items` and one record, read once so the model is cached.
 async fn setup(app: &abbotik_testkit::TestApp) -> (TestTenant, String) {
@@ -158,4 +160,68 @@ async fn metadata_change_on_another_pod_is_seen_at_once() {
     let r = a.get(&path, t.token()).await;
     assert_eq!(r.status, 404, "{}", r.text);
     assert_eq!(r.body["code"], "MODEL_NOT_FOUND");
+}
+
+/// Reads share a read lane. A table locked by one tenant (a long DDL) must not stall another
+/// tenant's reads queued on the same lane: the locked read gives the lane up after a short
+/// lock wait and finishes on the pool once the lock is released.
+#[tokio::test]
+async fn a_lock_on_one_tenants_table_does_not_stall_another_tenants_reads() {
+    let app = spawn_app_with(&[("ABBOTIK_DATABASE_READ_LANES", "1")]).await;
+    let (a, a_id) = setup(&app).await;
+    let (b, b_id) = setup(&app).await;
+    let db = test_db().await;
+    db.batch_execute(&format!(
+        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"items\" IN ACCESS EXCLUSIVE MODE",
+        a.name
+    ))
+    .await
+    .unwrap();
+    let http = Http::new(app.url(""));
+    let token = a.token().unwrap().to_owned();
+    let blocked = tokio::spawn(async move {
+        http.get(&format!("/api/data/items/{a_id}"), Some(&token))
+            .await
+    });
+    // Give A's read time to reach the lane and wait there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            app.get(&format!("/api/data/items/{b_id}"), b.token()),
+        )
+        .await
+        .expect("B's read stalled behind A's lock");
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert!(!blocked.is_finished(), "A's read cannot pass the lock");
+    db.batch_execute("COMMIT").await.unwrap();
+    let r = blocked.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"]["name"], "one");
+}
+
+/// A read lane whose backend is terminated mid-load: every read still answers (on the pool
+/// while the lane reconnects). Lanes of other test processes are terminated too; they must
+/// cope the same way.
+#[tokio::test]
+async fn reads_go_on_when_a_lane_connection_dies() {
+    let app = spawn_app_with(&[("ABBOTIK_DATABASE_READ_LANES", "1")]).await;
+    let (t, id) = setup(&app).await;
+    let path = format!("/api/data/items/{id}");
+    let db = test_db().await;
+    for _ in 0..3 {
+        let reads = futures::future::join_all((0..20).map(|_| app.get(&path, t.token())));
+        let kill = db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'abbot-api-lane'",
+            &[],
+        );
+        let (answers, killed) = tokio::join!(reads, kill);
+        killed.unwrap();
+        for r in answers {
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body["data"]["name"], "one");
+        }
+    }
 }

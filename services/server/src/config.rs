@@ -42,6 +42,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
     pub database_pool_max: usize,
+    /// Pipelined read connections ([`default_read_lanes`]); 0 turns them off.
+    pub database_read_lanes: usize,
     pub redis_url: Option<Secret>,
     pub nats_url: Option<Secret>,
     pub nats_creds: Option<PathBuf>,
@@ -182,6 +184,7 @@ impl Config {
             data_dir: PathBuf::from(get("ABBOTIK_DATA_DIR").unwrap_or_else(|| "./.abbotik".into())),
             database_url,
             database_pool_max: parse(&get, "ABBOTIK_DATABASE_POOL_MAX", "20")?,
+            database_read_lanes: parse(&get, "ABBOTIK_DATABASE_READ_LANES", &default_read_lanes())?,
             redis_url,
             nats_url,
             nats_creds: get("ABBOTIK_NATS_CREDS").map(PathBuf::from),
@@ -285,6 +288,16 @@ fn parse_ring(var: &'static str, raw: &str) -> Result<Vec<(String, Secret)>, Con
             Ok((kid.to_owned(), Secret(secret.to_owned())))
         })
         .collect()
+}
+
+/// One read lane per 4 CPU cores (at least 1, at most 8). A lane's backend answers the reads
+/// queued on it in batches; fewer, busier lanes batch deeper, which is where the saving is
+/// (on 2 cores one lane served 26k by-id reads/s, two lanes 21k). One backend keeps up with
+/// roughly 40k reads/s.
+fn default_read_lanes() -> String {
+    std::thread::available_parallelism()
+        .map_or(1, |n| (n.get() / 4).clamp(1, 8))
+        .to_string()
 }
 
 #[cfg(test)]

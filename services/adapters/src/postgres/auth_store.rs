@@ -210,7 +210,6 @@ impl AuthStore for PgAuthStore {
 
     async fn resolve(&self, tenant: &Ident, id: &IdentityRef) -> Result<Option<ResolvedIdentity>> {
         let s = ident::tenant_schema(tenant).quoted();
-        let c = self.db.conn().await?;
         // Values in placeholder order: tenant, user, then each credential row named.
         let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             vec![&id.tenant_id, &id.user_id];
@@ -235,8 +234,8 @@ impl AuthStore for PgAuthStore {
                 impersonator: f.as_deref(),
             },
         );
-        let st = match c.prepare_cached(&sql).await {
-            Ok(st) => st,
+        let rows = match self.db.read(&sql, &values).await? {
+            Ok(rows) => rows,
             // The schema was dropped (a dissolved tenant): the credential is dead.
             Err(e)
                 if e.code() == Some(&SqlState::UNDEFINED_TABLE)
@@ -246,8 +245,7 @@ impl AuthStore for PgAuthStore {
             }
             Err(e) => return Err(map_db_error(e)),
         };
-        let row = c.query_opt(&st, &values).await.map_err(map_db_error)?;
-        Ok(row.as_ref().map(|r| identity_from_row(r, Joins::of(id))))
+        Ok(rows.first().map(|r| identity_from_row(r, Joins::of(id))))
     }
 
     async fn user_object(&self, tenant: &Ident, user_id: Uuid) -> Result<Option<Value>> {

@@ -1,12 +1,16 @@
-//! The connection pool: one per process, sized by `ABBOTIK_DATABASE_POOL_MAX`.
+//! The connection pool: one per process, sized by `ABBOTIK_DATABASE_POOL_MAX`, and the
+//! pipelined [`Lanes`] for short reads (`ABBOTIK_DATABASE_READ_LANES`).
 //! Every connection gets `statement_timeout` and UTC; prepared statements are cached per
 //! connection. Errors are mapped to domain errors here, never shown as SQL to clients.
 
+use super::lanes::{Lanes, LANE_LOCK_TIMEOUT_MS};
 use abbotik_domain::{Error, ErrorCode};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 /// Where and how to connect.
 #[derive(Clone, Debug)]
@@ -19,6 +23,8 @@ pub struct DbConfig {
     pub user: String,
     pub dbname: String,
     pub pool_max: usize,
+    /// Pipelined read connections ([`Lanes`]); 0 runs every read on the pool.
+    pub read_lanes: usize,
     pub statement_timeout_ms: u64,
 }
 
@@ -26,6 +32,7 @@ pub struct DbConfig {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    lanes: Arc<Lanes>,
 }
 
 impl Db {
@@ -46,11 +53,18 @@ impl Db {
             }
         };
         pg.application_name("abbot-api");
-        pg.options(format!(
-            "-c statement_timeout={} -c TimeZone=UTC -c lock_timeout=30000",
-            cfg.statement_timeout_ms
-        ));
         pg.connect_timeout(Duration::from_secs(5));
+        let options = |lock_timeout_ms: u64| {
+            format!(
+                "-c statement_timeout={} -c TimeZone=UTC -c lock_timeout={lock_timeout_ms}",
+                cfg.statement_timeout_ms
+            )
+        };
+        let mut lane = pg.clone();
+        lane.application_name("abbot-api-lane");
+        lane.options(options(LANE_LOCK_TIMEOUT_MS));
+        let lanes = Arc::new(Lanes::new(lane, cfg.read_lanes));
+        pg.options(options(30_000));
         let mgr = Manager::from_config(
             pg,
             NoTls,
@@ -64,7 +78,25 @@ impl Db {
             .create_timeout(Some(Duration::from_secs(5)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()?;
-        Ok(Db { pool })
+        Ok(Db { pool, lanes })
+    }
+
+    /// Runs a short read-only statement: on a read lane when one can take it, else on a
+    /// pooled connection. The outer error is the pool's (`SERVICE_UNAVAILABLE`); the inner
+    /// one is the statement's, for the caller to map.
+    pub async fn read(
+        &self,
+        text: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Result<Vec<Row>, tokio_postgres::Error>, Error> {
+        if let Some(result) = self.lanes.query(text, params).await {
+            return Ok(result);
+        }
+        let c = self.conn().await?;
+        Ok(match c.prepare_cached(text).await {
+            Ok(st) => c.query(&st, params).await,
+            Err(e) => Err(e),
+        })
     }
 
     /// A pooled connection, or `SERVICE_UNAVAILABLE`.
@@ -91,6 +123,7 @@ impl Db {
     }
 
     pub fn close(&self) {
+        self.lanes.close();
         self.pool.close();
     }
 }

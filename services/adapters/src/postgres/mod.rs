@@ -17,6 +17,7 @@ mod identity;
 mod import_copy;
 pub mod import_store;
 pub mod janitor;
+mod lanes;
 pub mod machine_store;
 pub mod migrate;
 pub mod record_store;

@@ -300,9 +300,15 @@ pub(super) async fn run_steps<C: GenericClient>(c: &C, w: &Write) -> Result<Outc
 impl RecordStore for PgRecordStore {
     async fn select(&self, _ctx: &TenantCtx, s: &Select) -> Result<Vec<String>> {
         let started = Instant::now();
-        let c = self.db.conn().await?;
-        let sql = select_sql(s);
-        let rows = query(&c, &sql).await.map_err(map_db_error)?;
+        let rows = if by_id(s).is_some() {
+            // At most one row by the primary key: short enough for a read lane.
+            let sql = select_by_id_sql(s);
+            self.db.read(&sql.text, &sql.refs()).await?
+        } else {
+            let c = self.db.conn().await?;
+            query(&c, &select_sql(s)).await
+        }
+        .map_err(map_db_error)?;
         observe("records.select", started);
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
@@ -320,9 +326,8 @@ impl RecordStore for PgRecordStore {
 
     async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
         let started = Instant::now();
-        let c = self.db.conn().await?;
         let (sql, joins) = guarded_sql(ctx, s);
-        let rows = match query(&c, &sql).await {
+        let rows = match self.db.read(&sql.text, &sql.refs()).await? {
             Ok(rows) => rows,
             // A dropped table or schema: the caller re-reads through the ordinary path.
             Err(e)
@@ -350,9 +355,11 @@ impl RecordStore for PgRecordStore {
         id: Uuid,
         trashed: TrashedScope,
     ) -> Result<bool> {
-        let c = self.db.conn().await?;
-        let rows = query(&c, &exists_sql(table, id, trashed))
-            .await
+        let sql = exists_sql(table, id, trashed);
+        let rows = self
+            .db
+            .read(&sql.text, &sql.refs())
+            .await?
             .map_err(map_db_error)?;
         Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
