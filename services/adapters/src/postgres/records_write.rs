@@ -33,15 +33,18 @@ pub fn docs_json(docs: &[Doc]) -> String {
 
 /// `INSERT` of all documents; id conflicts and unique violations abort the statement.
 pub fn insert(ins: &Insert, proj: &Projection) -> Sql {
-    let mut sql = Sql::default();
-    let docs = sql.text(docs_json(&ins.docs));
-    let t = q::table(&ins.table);
     let mut cols = vec!["id".to_owned()];
     let mut vals = vec!["x.id".to_owned()];
     for c in &ins.columns {
         cols.push(c.name.quoted());
         vals.push(q::doc_value("x.d", c));
     }
+    if let [doc] = ins.docs.as_slice() {
+        return insert_one(ins, doc, proj, &cols, &vals);
+    }
+    let mut sql = Sql::default();
+    let docs = sql.text(docs_json(&ins.docs));
+    let t = q::table(&ins.table);
     sql.text = format!(
         "WITH x AS (SELECT (e.d->>'id')::uuid AS id, e.d, (e.d->>'_ord')::int8 AS ord \
            FROM jsonb_array_elements({docs}::jsonb) e(d)), \
@@ -51,6 +54,25 @@ pub fn insert(ins: &Insert, proj: &Projection) -> Sql {
         cols = cols.join(", "),
         vals = vals.join(", "),
         lat = q::lateral("t", proj),
+    );
+    sql
+}
+
+/// `INSERT` of one document: the same columns and values as [`insert`] without the CTEs,
+/// join and sort a set needs. The executor sets a plan up on every execution, and for the
+/// single-record create (the commonest write) that set-up was a tenth of PostgreSQL's time.
+fn insert_one(ins: &Insert, doc: &Doc, proj: &Projection, cols: &[String], vals: &[String]) -> Sql {
+    let mut sql = Sql::default();
+    let d = sql.text(Value::Object(doc.values.clone()).to_string());
+    let id = sql.uuid(doc.id);
+    let ord = sql.int(doc.ord);
+    sql.text = format!(
+        "INSERT INTO {t} AS t ({cols}) SELECT {vals} FROM (SELECT {id} AS id, {d}::jsonb AS d) x \
+         RETURNING {KIND_ROW}, {ord}, (SELECT row_to_json(p)::text FROM (SELECT {proj}) p)",
+        t = q::table(&ins.table),
+        cols = cols.join(", "),
+        vals = vals.join(", "),
+        proj = q::projection("t", proj),
     );
     sql
 }
