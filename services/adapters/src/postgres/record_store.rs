@@ -6,7 +6,7 @@
 
 use super::db::observe;
 use super::identity::{self, identity_from_row, identity_select, Joins, Placeholders};
-use super::records_sql::{self as q, Sql};
+use super::records_sql::{self as q, Sql, TextCache};
 use super::records_write::{
     self as qw, KIND_IMMUTABLE, KIND_MISSING, KIND_REFERENCE, KIND_ROW, KIND_STATE,
 };
@@ -19,9 +19,6 @@ use abbotik_domain::ports::records::{
 };
 use abbotik_domain::{Result, TenantCtx};
 use deadpool_postgres::GenericClient;
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
@@ -55,10 +52,8 @@ struct Shape {
     joins: Joins,
 }
 
-/// Rendered guarded by-id reads by shape: the hottest route then binds values into a ready
-/// text instead of formatting the projection again. Bounded; starts over when full.
-static GUARDED_TEXT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Default::default);
-const GUARDED_TEXT_MAX: usize = 10_000;
+/// Rendered guarded by-id reads by shape (the hottest route).
+static GUARDED_TEXT: TextCache<Shape> = TextCache::new();
 
 /// The id of a read whose filter is exactly `id = <value>` with limit 1, offset 0.
 fn by_id(s: &Select) -> Option<String> {
@@ -102,7 +97,7 @@ fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
         (value, shape)
     });
     if let Some((value, shape)) = &by_id {
-        if let Some(text) = GUARDED_TEXT.lock().get(shape).cloned() {
+        if let Some(text) = GUARDED_TEXT.get(shape) {
             // Same parameter order as the rendering below: the id, then the identity.
             let mut sql = Sql::default();
             sql.text(value.clone());
@@ -131,11 +126,7 @@ fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
         inner = sql.text,
     );
     if let Some((_, shape)) = by_id {
-        let mut map = GUARDED_TEXT.lock();
-        if map.len() >= GUARDED_TEXT_MAX {
-            map.clear();
-        }
-        map.insert(shape, Arc::from(sql.text.as_str()));
+        GUARDED_TEXT.insert(shape, &sql.text);
     }
     (sql, joins)
 }

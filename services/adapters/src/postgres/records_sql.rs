@@ -11,10 +11,54 @@ use abbotik_domain::data::values;
 use abbotik_domain::ident::Ident;
 use abbotik_domain::model::FieldType;
 use abbotik_domain::ports::records::{Column, OrderBy, Projection, Table, TrashedScope};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock};
 use tokio_postgres::types::ToSql;
 
 /// A bound parameter.
 pub type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Rendered statement texts by shape (everything that decides a text, no bound value): the
+/// hot statements bind their values into a ready text instead of formatting it on every
+/// request. Bounded; starts over when full.
+pub struct TextCache<K> {
+    map: LazyLock<Mutex<HashMap<K, Arc<str>>>>,
+}
+
+/// Shapes kept per cache.
+const TEXT_CACHE_MAX: usize = 10_000;
+
+impl<K: Hash + Eq> TextCache<K> {
+    pub const fn new() -> Self {
+        TextCache {
+            map: LazyLock::new(Default::default),
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<Arc<str>> {
+        self.map.lock().get(key).cloned()
+    }
+
+    pub fn insert(&self, key: K, text: &str) {
+        let mut map = self.map.lock();
+        if map.len() >= TEXT_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(key, Arc::from(text));
+    }
+
+    /// The text of `key`, rendered by `render` the first time.
+    pub fn get_or_render(&self, key: K, render: impl FnOnce() -> String) -> String {
+        if let Some(text) = self.get(&key) {
+            return text.to_string();
+        }
+        let text = render();
+        self.insert(key, &text);
+        text
+    }
+}
 
 /// Statement text with its parameters.
 #[derive(Default)]

@@ -5,9 +5,9 @@
 //! 2 wrong trash state, 3 immutable field, 4 bad reference). When any problem row exists the
 //! write CTE was gated off (`ok.go`), so nothing changed.
 
-use super::records_sql::{self as q, Sql};
+use super::records_sql::{self as q, Sql, TextCache};
 use abbotik_domain::ports::records::{
-    CascadeStep, Doc, Insert, Life, LifeOp, Projection, RefCheck, Target, Update,
+    CascadeStep, Column, Doc, Insert, Life, LifeOp, Projection, RefCheck, Table, Target, Update,
 };
 use serde_json::{Map, Value};
 
@@ -33,47 +33,57 @@ pub fn docs_json(docs: &[Doc]) -> String {
 
 /// `INSERT` of all documents; id conflicts and unique violations abort the statement.
 pub fn insert(ins: &Insert, proj: &Projection) -> Sql {
-    let mut cols = vec!["id".to_owned()];
-    let mut vals = vec!["x.id".to_owned()];
-    for c in &ins.columns {
-        cols.push(c.name.quoted());
-        vals.push(q::doc_value("x.d", c));
-    }
     if let [doc] = ins.docs.as_slice() {
-        return insert_one(ins, doc, proj, &cols, &vals);
+        return insert_one(ins, doc, proj);
     }
     let mut sql = Sql::default();
     let docs = sql.text(docs_json(&ins.docs));
-    let t = q::table(&ins.table);
+    let (cols, vals) = insert_columns(ins);
     sql.text = format!(
         "WITH x AS (SELECT (e.d->>'id')::uuid AS id, e.d, (e.d->>'_ord')::int8 AS ord \
            FROM jsonb_array_elements({docs}::jsonb) e(d)), \
          w AS (INSERT INTO {t} ({cols}) SELECT {vals} FROM x RETURNING *) \
          SELECT {KIND_ROW}, x.ord, row_to_json(p)::text FROM w t JOIN x ON x.id = t.id, {lat} \
          ORDER BY 2",
-        cols = cols.join(", "),
-        vals = vals.join(", "),
+        t = q::table(&ins.table),
         lat = q::lateral("t", proj),
     );
     sql
 }
 
+/// The column list of an insert and the value of each, read from a document `x.d`.
+fn insert_columns(ins: &Insert) -> (String, String) {
+    let mut cols = vec!["id".to_owned()];
+    let mut vals = vec!["x.id".to_owned()];
+    for c in &ins.columns {
+        cols.push(c.name.quoted());
+        vals.push(q::doc_value("x.d", c));
+    }
+    (cols.join(", "), vals.join(", "))
+}
+
+/// Rendered single-record inserts by table, columns and projection.
+static INSERT_ONE: TextCache<(Table, Vec<Column>, Projection)> = TextCache::new();
+
 /// `INSERT` of one document: the same columns and values as [`insert`] without the CTEs,
 /// join and sort a set needs. The executor sets a plan up on every execution, and for the
 /// single-record create (the commonest write) that set-up was a tenth of PostgreSQL's time.
-fn insert_one(ins: &Insert, doc: &Doc, proj: &Projection, cols: &[String], vals: &[String]) -> Sql {
+fn insert_one(ins: &Insert, doc: &Doc, proj: &Projection) -> Sql {
     let mut sql = Sql::default();
+    // Bound in the same order whether the text is rendered or cached.
     let d = sql.text(Value::Object(doc.values.clone()).to_string());
     let id = sql.uuid(doc.id);
     let ord = sql.int(doc.ord);
-    sql.text = format!(
-        "INSERT INTO {t} AS t ({cols}) SELECT {vals} FROM (SELECT {id} AS id, {d}::jsonb AS d) x \
-         RETURNING {KIND_ROW}, {ord}, (SELECT row_to_json(p)::text FROM (SELECT {proj}) p)",
-        t = q::table(&ins.table),
-        cols = cols.join(", "),
-        vals = vals.join(", "),
-        proj = q::projection("t", proj),
-    );
+    let key = (ins.table.clone(), ins.columns.clone(), proj.clone());
+    sql.text = INSERT_ONE.get_or_render(key, || {
+        let (cols, vals) = insert_columns(ins);
+        format!(
+            "INSERT INTO {t} AS t ({cols}) SELECT {vals} FROM (SELECT {id} AS id, {d}::jsonb AS d) x \
+             RETURNING {KIND_ROW}, {ord}, (SELECT row_to_json(p)::text FROM (SELECT {proj}) p)",
+            t = q::table(&ins.table),
+            proj = q::projection("t", proj),
+        )
+    });
     sql
 }
 
