@@ -54,17 +54,20 @@ impl Db {
         };
         pg.application_name("abbot-api");
         pg.connect_timeout(Duration::from_secs(5));
-        let options = |lock_timeout_ms: u64| {
-            format!(
-                "-c statement_timeout={} -c TimeZone=UTC -c lock_timeout={lock_timeout_ms}",
-                cfg.statement_timeout_ms
-            )
-        };
+        let options = format!(
+            "-c statement_timeout={} -c TimeZone=UTC",
+            cfg.statement_timeout_ms
+        );
+        // Lanes only run primary-key lookups, whose generic plan is the best plan: planning
+        // them again on every execution (PostgreSQL's default for the first runs and whenever
+        // it guesses a custom plan may win) only costs time.
         let mut lane = pg.clone();
         lane.application_name("abbot-api-lane");
-        lane.options(options(LANE_LOCK_TIMEOUT_MS));
+        lane.options(format!(
+            "{options} -c lock_timeout={LANE_LOCK_TIMEOUT_MS} -c plan_cache_mode=force_generic_plan"
+        ));
         let lanes = Arc::new(Lanes::new(lane, cfg.read_lanes));
-        pg.options(options(30_000));
+        pg.options(format!("{options} -c lock_timeout=30000"));
         let mgr = Manager::from_config(
             pg,
             NoTls,
