@@ -63,20 +63,29 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Copies runs that need no escaping whole (most values have none): every byte that needs
+/// escaping is ASCII, so the runs always end on character boundaries.
 fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escaped);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
 }
 
 /// Escapes what is formatted into it straight into the line (no intermediate string).
@@ -175,6 +184,23 @@ mod tests {
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn strings_escape_to_json_that_reads_back_the_same() {
+        for s in [
+            "",
+            "plain",
+            "q\"uote\\slash",
+            "\n\r\t\u{0}\u{1f}\u{8}\u{c}",
+            "ünï \"cødé\" ✓\n",
+            "\u{7f}\u{80}\u{2028}end",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            let back: String = serde_json::from_str(&out).expect(&out);
+            assert_eq!(back, s, "{out}");
         }
     }
 
