@@ -58,11 +58,9 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
-/// Puts the caller on the request span (and so on its log line).
+/// Puts the caller on the request's log context (and so on its log lines).
 pub fn record_caller(ctx: &TenantCtx) {
-    let span = tracing::Span::current();
-    span.record("tenant", ctx.tenant.as_str());
-    span.record("user_id", tracing::field::display(ctx.user_id));
+    crate::request_log::record_caller(ctx.tenant.as_str(), ctx.user_id);
 }
 
 /// Query parameters as a flat map (`?unwrap` without value maps to `""`).

@@ -10,6 +10,7 @@ pub mod extract;
 mod middleware;
 pub mod ratelimit;
 pub mod registry;
+pub mod request_log;
 pub mod routes;
 pub mod state;
 

@@ -1,8 +1,9 @@
-//! Cross-cutting middleware: request ids (A1.9), the request span, per-route metrics, and the
+//! Cross-cutting middleware: request ids (A1.9), the request's log context, per-route metrics, and the
 //! envelope for responses axum produces itself (404 fallback, 405 with `Allow`, panics).
 
 use crate::error::{envelope, ApiError};
 use crate::extract::RequestId;
+use crate::request_log::{self, RequestLog};
 use abbotik_domain::{Error, ErrorCode};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
@@ -15,7 +16,6 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
-use tracing::Instrument;
 
 static RID_RE: LazyLock<regex_lite::Regex> =
     LazyLock::new(|| regex_lite::Regex::new(r"^[A-Za-z0-9._:-]{1,128}$").expect("static regex"));
@@ -55,9 +55,9 @@ fn record_request(method: &Method, route: &Arc<str>, status: u16, secs: f64) {
     }
 }
 
-/// Assigns the request id, opens the request span, records metrics, and wraps the bodies
-/// axum produces itself (405) in the envelope — one layer, since every layer costs a service
-/// clone per request.
+/// Assigns the request id, opens the request's log context ([`request_log`]), records
+/// metrics, writes the access log line, and wraps the bodies axum produces itself (405) in
+/// the envelope — one layer, since every layer costs a service clone per request.
 pub async fn observe(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let rid = req
@@ -73,27 +73,21 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         None => Arc::from("unmatched"),
     };
     let method = req.method().clone();
-    let span = tracing::info_span!(
-        "request",
-        request_id = rid.as_str(),
-        method = method.as_str(),
-        route = &*route,
-        tenant = tracing::field::Empty,
-        user_id = tracing::field::Empty
-    );
-    metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
-    let mut resp = envelope_fallbacks(next.run(req).instrument(span.clone()).await);
-    metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);
-    let status = resp.status().as_u16();
-    let elapsed = started.elapsed();
-    record_request(&method, &route, status, elapsed.as_secs_f64());
-    span.in_scope(|| {
+    let log = RequestLog::new(rid.clone(), method.clone(), route.clone());
+    request_log::scope(log, async move {
+        metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
+        let mut resp = envelope_fallbacks(next.run(req).await);
+        metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed();
+        record_request(&method, &route, status, elapsed.as_secs_f64());
         tracing::info!(status, duration_ms = elapsed.as_millis() as u64, "request");
-    });
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    resp
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        resp
+    })
+    .await
 }
 
 /// Wraps bodies axum generated itself (405) in the error envelope.

@@ -1,8 +1,10 @@
 //! The log line of B6: one JSON object per line with `ts`, `level`, `msg`, `target`, then the
-//! fields of the enclosing spans (the request span carries `request_id`, `method`, `route`,
-//! `tenant`, `user_id`) and of the event itself (`status`, `duration_ms`, …). Field values
+//! fields of the request being handled (`request_id`, `method`, `route`, `tenant`, `user_id`;
+//! [`request_log`]), of any enclosing spans, and of the event itself (`status`,
+//! `duration_ms`, …). Field values
 //! never include request bodies or credentials: only what code records explicitly.
 
+use abbotik_http::request_log::{self, RequestLog};
 use serde_json::Value;
 use std::fmt;
 use std::fmt::Write as _;
@@ -151,6 +153,7 @@ where
         line.push_str(&meta.level().as_str().to_ascii_lowercase());
         line.push_str("\",\"target\":");
         push_json_str(&mut line, meta.target());
+        request_log::with_current(|r| push_request(&mut line, r));
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let ext = span.extensions();
@@ -162,6 +165,56 @@ where
         event.record(&mut Members(&mut line));
         line.push('}');
         writeln!(writer, "{line}")
+    }
+}
+
+/// The fields of the request being handled: `request_id`, `method`, `route`, then `tenant`
+/// and `user_id` once the caller is known.
+fn push_request(line: &mut String, r: &RequestLog) {
+    line.push_str(",\"request_id\":");
+    push_json_str(line, &r.request_id);
+    line.push_str(",\"method\":");
+    push_json_str(line, r.method.as_str());
+    line.push_str(",\"route\":");
+    push_json_str(line, &r.route);
+    if let Some((tenant, user_id)) = r.caller() {
+        line.push_str(",\"tenant\":");
+        push_json_str(line, tenant);
+        let _ = write!(line, ",\"user_id\":\"{user_id}\"");
+    }
+}
+
+/// The human-readable format (`ABBOTIK_LOG_FORMAT=pretty`): the stock line, followed by the
+/// request's fields as `key=value` pairs.
+pub struct PrettyLines;
+
+impl<S, N> FormatEvent<S, N> for PrettyLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = String::new();
+        tracing_subscriber::fmt::format::Format::default()
+            .with_ansi(writer.has_ansi_escapes())
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let mut fields = String::new();
+        request_log::with_current(|r| {
+            let _ = write!(
+                fields,
+                " request_id={} method={} route={}",
+                r.request_id, r.method, r.route
+            );
+            if let Some((tenant, user_id)) = r.caller() {
+                let _ = write!(fields, " tenant={tenant} user_id={user_id}");
+            }
+        });
+        writeln!(writer, "{}{fields}", line.trim_end_matches('\n'))
     }
 }
 
@@ -235,5 +288,50 @@ mod tests {
         assert_eq!(line["status"], 200);
         assert_eq!(line["ok"], true);
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    /// The request's log context puts its fields on every line written while it is handled,
+    /// the caller's once known; lines outside a request have none.
+    #[test]
+    fn lines_carry_the_fields_of_the_request_being_handled() {
+        let buf = Buf::default();
+        let out = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .fmt_fields(span_fields())
+            .event_format(JsonLines)
+            .finish();
+        let user = uuid::Uuid::new_v4();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(sub, || {
+            let log = RequestLog::new(
+                "r\"1".into(),
+                axum::http::Method::GET,
+                "/api/data/{model}/{id}".into(),
+            );
+            rt.block_on(request_log::scope(log, async {
+                tracing::warn!("before auth");
+                request_log::record_caller("acme", user);
+                tracing::info!(status = 200u64, "request");
+            }));
+            tracing::info!("outside");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0]["request_id"], "r\"1");
+        assert_eq!(lines[0]["route"], "/api/data/{model}/{id}");
+        assert_eq!(lines[0]["method"], "GET");
+        assert!(lines[0].get("tenant").is_none(), "{text}");
+        assert_eq!(lines[1]["msg"], "request");
+        assert_eq!(lines[1]["tenant"], "acme");
+        assert_eq!(lines[1]["user_id"], user.to_string());
+        assert_eq!(lines[1]["status"], 200);
+        assert!(lines[2].get("request_id").is_none(), "{text}");
     }
 }

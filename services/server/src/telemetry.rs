@@ -26,7 +26,7 @@ pub fn init_logging(cfg: &Config, to_stdout: bool) -> crate::logsink::LogGuard {
             .event_format(crate::logfmt::JsonLines)
             .try_init()
     } else {
-        builder.try_init()
+        builder.event_format(crate::logfmt::PrettyLines).try_init()
     };
     guard
 }
