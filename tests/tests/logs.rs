@@ -51,7 +51,10 @@ async fn access_line(seen: &Mutex<Vec<String>>, request_id: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no access line for {request_id}: {:?}", seen.lock().unwrap());
+    panic!(
+        "no access line for {request_id}: {:?}",
+        seen.lock().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -59,7 +62,12 @@ async fn every_request_has_one_access_line_with_its_caller() {
     let (_child, http, seen) = start().await;
     let tenant = unique_name("logs");
     let creds = json!({"tenant": tenant, "username": "owner", "password": TEST_PASSWORD});
-    assert_eq!(http.post("/auth/register", None, creds.clone()).await.status, 201);
+    assert_eq!(
+        http.post("/auth/register", None, creds.clone())
+            .await
+            .status,
+        201
+    );
     let r = http.post("/auth/login", None, creds).await;
     let token = r.body["data"]["token"].as_str().unwrap().to_owned();
     let login_rid = r.headers["x-request-id"].to_str().unwrap().to_owned();
@@ -72,10 +80,16 @@ async fn every_request_has_one_access_line_with_its_caller() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = http
-        .post("/api/data/items", Some(&token), json!({"name": "secret-body-value"}))
+        .post(
+            "/api/data/items",
+            Some(&token),
+            json!({"name": "secret-body-value"}),
+        )
         .await;
     let id = r.body["data"]["id"].as_str().unwrap().to_owned();
-    let r = http.get(&format!("/api/data/items/{id}"), Some(&token)).await;
+    let r = http
+        .get(&format!("/api/data/items/{id}"), Some(&token))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let get_rid = r.headers["x-request-id"].to_str().unwrap().to_owned();
     let r = http.get("/api/data/items/not-a-uuid", Some("x.y.z")).await;

@@ -12,7 +12,7 @@ use abbotik_domain::ident::Ident;
 use abbotik_domain::model::FieldType;
 use abbotik_domain::ports::records::{Column, OrderBy, Projection, Table, TrashedScope};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::hash::Hash;
 use std::sync::{Arc, LazyLock};
 use tokio_postgres::types::ToSql;
@@ -24,7 +24,7 @@ pub type Param = Box<dyn ToSql + Sync + Send>;
 /// hot statements bind their values into a ready text instead of formatting it on every
 /// request. Bounded; starts over when full.
 pub struct TextCache<K> {
-    map: LazyLock<Mutex<HashMap<K, Arc<str>>>>,
+    map: LazyLock<Mutex<FxHashMap<K, Arc<str>>>>,
 }
 
 /// Shapes kept per cache.

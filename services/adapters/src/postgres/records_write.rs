@@ -71,7 +71,7 @@ static INSERT_ONE: TextCache<(Table, Vec<Column>, Projection)> = TextCache::new(
 fn insert_one(ins: &Insert, doc: &Doc, proj: &Projection) -> Sql {
     let mut sql = Sql::default();
     // Bound in the same order whether the text is rendered or cached.
-    let d = sql.text(Value::Object(doc.values.clone()).to_string());
+    let d = sql.text(serde_json::to_string(&doc.values).unwrap_or_default());
     let id = sql.uuid(doc.id);
     let ord = sql.int(doc.ord);
     let key = (ins.table.clone(), ins.columns.clone(), proj.clone());
@@ -126,7 +126,7 @@ fn targets(
         Target::Filter(f) => {
             let d = match docs.and_then(|d| d.first()) {
                 Some(doc) => {
-                    let p = sql.text(Value::Object(doc.values.clone()).to_string());
+                    let p = sql.text(serde_json::to_string(&doc.values).unwrap_or_default());
                     format!("{p}::jsonb")
                 }
                 None => "NULL::jsonb".into(),
