@@ -11,7 +11,7 @@ use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -32,6 +32,11 @@ struct RouteSeries {
 static SERIES: LazyLock<RwLock<RouteSeries>> = LazyLock::new(Default::default);
 /// Distinct series kept (routes are a fixed set; this only bounds odd methods and statuses).
 const SERIES_MAX: usize = 4096;
+
+/// Requests being handled. The handle is looked up once: the recorder is installed before the
+/// server accepts its first request.
+static IN_FLIGHT: LazyLock<Gauge> =
+    LazyLock::new(|| metrics::gauge!("abbotik_http_requests_in_flight"));
 
 fn record_request(method: &Method, route: &Arc<str>, status: u16, secs: f64) {
     let ckey = (method.clone(), route.clone(), status);
@@ -75,9 +80,9 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let log = RequestLog::new(rid.clone(), method.clone(), route.clone());
     request_log::scope(log, async move {
-        metrics::gauge!("abbotik_http_requests_in_flight").increment(1.0);
+        IN_FLIGHT.increment(1.0);
         let mut resp = envelope_fallbacks(next.run(req).await);
-        metrics::gauge!("abbotik_http_requests_in_flight").decrement(1.0);
+        IN_FLIGHT.decrement(1.0);
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         record_request(&method, &route, status, elapsed.as_secs_f64());

@@ -15,7 +15,7 @@
 //! [`None`] and the caller runs it on the pool, where waiting is harmless.
 
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ struct Lane {
 
 struct LaneConn {
     client: Client,
-    statements: Mutex<HashMap<Arc<str>, Statement>>,
+    statements: Mutex<FxHashMap<Arc<str>, Statement>>,
 }
 
 impl Lanes {
