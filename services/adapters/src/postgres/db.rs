@@ -5,7 +5,7 @@
 
 use super::lanes::{Lanes, LANE_LOCK_TIMEOUT_MS};
 use abbotik_domain::{Error, ErrorCode};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
@@ -96,10 +96,7 @@ impl Db {
             return Ok(result);
         }
         let c = self.conn().await?;
-        Ok(match c.prepare_cached(text).await {
-            Ok(st) => c.query(&st, params).await,
-            Err(e) => Err(e),
-        })
+        Ok(query_prepared(&c, text, params).await)
     }
 
     /// A pooled connection, or `SERVICE_UNAVAILABLE`.
@@ -129,6 +126,16 @@ impl Db {
         self.lanes.close();
         self.pool.close();
     }
+}
+
+/// Runs a statement through the client's prepared-statement cache.
+pub(super) async fn query_prepared<C: GenericClient>(
+    c: &C,
+    text: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let st = c.prepare_cached(text).await?;
+    c.query(&st, params).await
 }
 
 /// Records the duration of one named database operation.

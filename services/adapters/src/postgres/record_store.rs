@@ -4,7 +4,7 @@
 //! state, immutable fields, references) or raised by PostgreSQL (id or unique conflicts)
 //! come back as [`Problem`]s and nothing is written.
 
-use super::db::observe;
+use super::db::{observe, query_prepared};
 use super::identity::{self, identity_from_row, identity_select, Joins, Placeholders};
 use super::records_sql::{self as q, Sql, TextCache};
 use super::records_write::{
@@ -39,8 +39,7 @@ pub(super) async fn query<C: GenericClient>(
     c: &C,
     sql: &Sql,
 ) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
-    let st = c.prepare_cached(&sql.text).await?;
-    c.query(&st, &sql.refs()).await
+    query_prepared(c, &sql.text, &sql.refs()).await
 }
 
 /// The shape of a guarded by-id read: everything that decides its SQL text but no bound value.
