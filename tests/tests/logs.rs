@@ -2,42 +2,11 @@
 //! request id, method, route, status and duration, and the caller's tenant and user once
 //! authenticated; never a token or a request body.
 
-use abbotik_testkit::process::api_command;
-use abbotik_testkit::{unique_name, Http, TEST_PASSWORD};
+use abbotik_testkit::process::ApiProcess;
+use abbotik_testkit::{unique_name, TEST_PASSWORD};
 use serde_json::{json, Value};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// Starts `abbot-api run` and collects its stdout lines.
-async fn start() -> (tokio::process::Child, Http, Arc<Mutex<Vec<String>>>) {
-    let mut child = api_command(&[("ABBOTIK_LOG", "info")])
-        .arg("run")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn abbot-api");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("abbot-api listening on ") {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("abbot-api exited before listening");
-    })
-    .await
-    .expect("abbot-api started within 60 s");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (child, Http::new(base), seen)
-}
 
 /// The access line of the request with this id (log lines are flushed every 50 ms).
 async fn access_line(seen: &Mutex<Vec<String>>, request_id: &str) -> Value {
@@ -59,7 +28,8 @@ async fn access_line(seen: &Mutex<Vec<String>>, request_id: &str) -> Value {
 
 #[tokio::test]
 async fn every_request_has_one_access_line_with_its_caller() {
-    let (_child, http, seen) = start().await;
+    let http = ApiProcess::start(&[("ABBOTIK_LOG", "info")]).await;
+    let seen = &http.log;
     let tenant = unique_name("logs");
     let creds = json!({"tenant": tenant, "username": "owner", "password": TEST_PASSWORD});
     assert_eq!(
@@ -95,7 +65,7 @@ async fn every_request_has_one_access_line_with_its_caller() {
     let r = http.get("/api/data/items/not-a-uuid", Some("x.y.z")).await;
     let bad_rid = r.headers["x-request-id"].to_str().unwrap().to_owned();
 
-    let line = access_line(&seen, &get_rid).await;
+    let line = access_line(seen, &get_rid).await;
     assert_eq!(line["method"], "GET");
     assert_eq!(line["route"], "/api/data/{model}/{id}");
     assert_eq!(line["status"], 200);
@@ -104,10 +74,10 @@ async fn every_request_has_one_access_line_with_its_caller() {
     assert!(uuid::Uuid::parse_str(line["user_id"].as_str().unwrap()).is_ok());
     assert_eq!(line["level"], "info");
     // Before authentication there is no caller on the line.
-    let line = access_line(&seen, &login_rid).await;
+    let line = access_line(seen, &login_rid).await;
     assert_eq!(line["route"], "/auth/login");
     assert!(line.get("tenant").is_none(), "{line}");
-    let line = access_line(&seen, &bad_rid).await;
+    let line = access_line(seen, &bad_rid).await;
     assert_eq!(line["status"], 401);
     assert!(line.get("tenant").is_none(), "{line}");
     // Neither the token nor a request body is ever written.

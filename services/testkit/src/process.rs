@@ -4,6 +4,7 @@
 use crate::Http;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -66,10 +67,11 @@ pub fn api_command(extra: &[(&str, &str)]) -> tokio::process::Command {
 }
 
 /// A running `abbot-api run` process on a free port; killed when dropped. Its HTTP client
-/// methods come from [`Http`].
+/// methods come from [`Http`]; the lines it writes to stdout after starting are kept in `log`.
 pub struct ApiProcess {
     _child: tokio::process::Child,
     pub http: Http,
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::ops::Deref for ApiProcess {
@@ -101,10 +103,17 @@ impl ApiProcess {
         .flatten()
         .expect("abbot-api started within 60 s");
         // Keep draining stdout so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().expect("log lines").push(line);
+            }
+        });
         ApiProcess {
             _child: child,
             http: Http::new(base),
+            log,
         }
     }
 }
