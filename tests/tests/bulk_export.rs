@@ -28,6 +28,15 @@ async fn ok(app: &TestApp, t: &TestTenant, method: &str, path: &str, body: Value
 
 /// `notes` (self-referencing), `vendors` and `orders` (child of vendors): alphabetical order
 /// would put `orders` before its parent. Two vendors, three orders, two notes.
+/// The request of a streaming NDJSON export of everything; the caller sends it and reads the
+/// body as it needs.
+fn open_export(app: &TestApp, t: &TestTenant) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url("/api/bulk/export?format=ndjson"))
+        .bearer_auth(&t.token)
+        .json(&json!({}))
+}
+
 async fn setup(app: &TestApp, t: &TestTenant) -> (Vec<String>, Vec<String>) {
     ok(app, t, "POST", "/api/describe/vendors",
         json!({"fields": {"name": {"type": "text", "required": true}, "rating": {"type": "decimal"}}})).await;
@@ -570,14 +579,7 @@ async fn twenty_thousand_rows_stream_and_one_snapshot() {
     generate(&t, "zz_late", 10, 1).await;
 
     // Start the export and read only its first chunk: the snapshot is taken.
-    let mut resp = app
-        .client
-        .post(app.url("/api/bulk/export?format=ndjson"))
-        .bearer_auth(&t.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let mut resp = open_export(&app, &t).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let mut body = resp.chunk().await.unwrap().expect("first chunk").to_vec();
     // Writes after the start are not part of it, in the model being read or a later one.
@@ -625,17 +627,10 @@ async fn twenty_thousand_rows_stream_and_one_snapshot() {
     // abandoned exports on a pool of 8, then the pod still answers.
     let wait = std::time::Duration::from_secs(20);
     for _ in 0..12 {
-        let mut resp = tokio::time::timeout(
-            wait,
-            app.client
-                .post(app.url("/api/bulk/export?format=ndjson"))
-                .bearer_auth(&t.token)
-                .json(&json!({}))
-                .send(),
-        )
-        .await
-        .expect("export starts: connections were released")
-        .unwrap();
+        let mut resp = tokio::time::timeout(wait, open_export(&app, &t).send())
+            .await
+            .expect("export starts: connections were released")
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         let _ = resp.chunk().await;
         drop(resp);
@@ -653,14 +648,7 @@ async fn failure_mid_stream_leaves_no_end_line() {
     big_model(&app, &t, "pages").await;
     // ~30 MB: more than socket buffers hold, so the read is still going on.
     generate(&t, "pages", 3000, 10_000).await;
-    let mut resp = app
-        .client
-        .post(app.url("/api/bulk/export?format=ndjson"))
-        .bearer_auth(&t.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let mut resp = open_export(&app, &t).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let mut body = resp.chunk().await.unwrap().expect("first chunk").to_vec();
     let c = test_db().await;
@@ -704,14 +692,7 @@ async fn an_export_holds_a_query_slot_until_its_last_byte() {
     big_model(&app, &t, "pages").await;
     // ~20 MB: the export is still streaming while the client holds it.
     generate(&t, "pages", 2000, 10_000).await;
-    let mut first = app
-        .client
-        .post(app.url("/api/bulk/export?format=ndjson"))
-        .bearer_auth(&t.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let mut first = open_export(&app, &t).send().await.unwrap();
     assert_eq!(first.status().as_u16(), 200);
     assert!(first.chunk().await.unwrap().is_some());
     // The tenant's one slot is taken: a second export and a list wait, then 429.
