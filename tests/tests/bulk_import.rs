@@ -57,6 +57,15 @@ async fn import(app: &TestApp, t: &TestTenant, query: &str, lines: &[Value]) -> 
     import_raw(app, &t.token, query, "application/x-ndjson", nd(lines)).await
 }
 
+/// An import refused as a whole (`400 VALIDATION_IMPORT_INVALID`): its `data`.
+async fn refused(app: &TestApp, t: &TestTenant, query: &str, lines: &[Value]) -> Value {
+    err(
+        &import(app, t, query, lines).await,
+        400,
+        "VALIDATION_IMPORT_INVALID",
+    )
+}
+
 fn meta() -> Value {
     json!({"type":"meta","format":"abbotik-export","version":1,"tenant":"elsewhere",
         "exported_at":"2026-05-06T14:00:00.000000Z","models":["items"],"include":["describe","data"]})
@@ -237,11 +246,7 @@ async fn merge_writes_present_keys_and_keeps_field_properties() {
             json!({"id": "00000000-0000-4000-8000-0000000000dd", "qty": 1}),
         ),
     ];
-    let e = err(
-        &import(&app, &t, "strategy=merge", &bad).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "strategy=merge", &bad).await;
     assert_eq!(e["line"], 2);
     assert_eq!(e["reason"], "validation");
 }
@@ -345,8 +350,7 @@ async fn first_invalid_line_applies_nothing_and_dry_run_collects() {
             json!({"id": "00000000-0000-4000-8000-0000000000ee", "qty": "x"}),
         ),
     ];
-    let r = import(&app, &t, "", &lines).await;
-    let e = err(&r, 400, "VALIDATION_IMPORT_INVALID");
+    let e = refused(&app, &t, "", &lines).await;
     assert_eq!(e["line"], 6);
     assert_eq!(e["reason"], "validation");
     // Nothing applied: no new model, no new field, no changed record.
@@ -398,11 +402,7 @@ async fn stream_shape_end_counts_and_limits() {
         rec("items", json!({"name": "x"})),
         json!({"type":"end","models":0,"records":2}),
     ];
-    let e = err(
-        &import(&app, &t, "", &lines).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "", &lines).await;
     assert_eq!(
         (e["line"].clone(), e["reason"].clone()),
         (json!(3), json!("end_count"))
@@ -414,11 +414,7 @@ async fn stream_shape_end_counts_and_limits() {
     ];
     okd(&import(&app, &t, "", &lines).await, 200);
     // line 1 must be meta; not JSON; order.
-    let e = err(
-        &import(&app, &t, "", &[rec("items", json!({}))]).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "", &[rec("items", json!({}))]).await;
     assert_eq!(
         (e["line"].clone(), e["reason"].clone()),
         (json!(1), json!("meta"))
@@ -439,11 +435,7 @@ async fn stream_shape_end_counts_and_limits() {
         rec("items", json!({"name": "x"})),
         model("z", json!([])),
     ];
-    let e = err(
-        &import(&app, &t, "", &lines).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "", &lines).await;
     assert_eq!(
         (e["line"].clone(), e["reason"].clone()),
         (json!(3), json!("order"))
@@ -531,11 +523,7 @@ async fn models_filter_and_include_parts() {
     assert_eq!(d["stats"]["records_updated"], 1);
     assert_eq!(get_rec(&app, &t, "alpha", A).await["a"], "1");
     let bad = [meta(), rec("gamma", json!({"x": 1}))];
-    let e = err(
-        &import(&app, &t, "include=data", &bad).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "include=data", &bad).await;
     assert_eq!(
         (e["line"].clone(), e["reason"].clone(), e["code"].clone()),
         (json!(2), json!("model"), json!("MODEL_NOT_FOUND"))
@@ -583,11 +571,7 @@ async fn references_checked_at_the_end_in_any_order() {
         "kids",
         json!({"id": k2, "parent_id": "00000000-0000-4000-8000-000000000999"}),
     ));
-    let e = err(
-        &import(&app, &t2, "", &lines).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t2, "", &lines).await;
     assert_eq!(
         (e["line"].clone(), e["reason"].clone()),
         (json!(6), json!("reference"))
@@ -857,11 +841,7 @@ async fn unique_violations_name_their_line() {
         rec("codes", json!({"id": C, "code": "X"})),
         rec("codes", json!({"code": 5})),
     ];
-    let e = err(
-        &import(&app, &t, "", &lines).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "", &lines).await;
     assert_eq!(
         (e["line"].clone(), e["reason"].clone()),
         (json!(3), json!("unique")),
@@ -887,11 +867,7 @@ async fn unique_violations_name_their_line() {
         rec("tags", json!({"label": "a"})),
         rec("tags", json!({"label": "a"})),
     ];
-    let e = err(
-        &import(&app, &t, "", &lines).await,
-        400,
-        "VALIDATION_IMPORT_INVALID",
-    );
+    let e = refused(&app, &t, "", &lines).await;
     assert_eq!(e["reason"], "unique");
     let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
     assert!(!names.as_array().unwrap().contains(&json!("tags")));
