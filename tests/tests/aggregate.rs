@@ -4,7 +4,7 @@
 //! path, roles, and injection attempts through aliases, groupBy, having and order.
 
 use abbotik_testkit::{
-    enc, err, okd, spawn_app, spawn_app_with, test_db, Resp, TestApp, TestTenant,
+    enc, err, lock_model_table, okd, spawn_app, spawn_app_with, Resp, TestApp, TestTenant,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -671,13 +671,7 @@ async fn statement_timeout_and_query_slots() {
     .await;
     let t = TestTenant::new(&app).await;
     setup_in(&app, &t).await;
-    let db = test_db().await;
-    db.batch_execute(&format!(
-        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"sales\" IN ACCESS EXCLUSIVE MODE",
-        t.name
-    ))
-    .await
-    .unwrap();
+    let db = lock_model_table(&t.name, "sales").await;
     let body = json!({"aggregate":{"n":{"$count":"*"}},"groupBy":["state"]});
     let held = agg(&app, &t, body.clone());
     let refused = async {

@@ -4,7 +4,9 @@
 //! the 10000-row bound and the response cap, roles, tenant isolation, hostile names and the
 //! rate-limit cost.
 
-use abbotik_testkit::{err, okd, spawn_app, spawn_app_with, test_db, Resp, TestApp, TestTenant};
+use abbotik_testkit::{
+    err, lock_model_table, okd, spawn_app, spawn_app_with, Resp, TestApp, TestTenant,
+};
 use serde_json::{json, Value};
 
 /// A tenant with `items` (unique required `name`, `qty` ≥ 0, `state` enum with a default).
@@ -753,13 +755,7 @@ async fn a_failed_statement_rolls_back_and_the_next_bulk_works() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let db = test_db().await;
-    db.batch_execute(&format!(
-        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"other\" IN ACCESS EXCLUSIVE MODE",
-        t.name
-    ))
-    .await
-    .unwrap();
+    let db = lock_model_table(&t.name, "other").await;
     let r = bulk(
         &app,
         &t,

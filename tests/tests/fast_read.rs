@@ -3,7 +3,9 @@
 //! falls back correctly when model metadata changed on another pod. The read runs on a read
 //! lane (a connection shared by all requests): a lock or a lost lane must cost nobody else.
 
-use abbotik_testkit::{spawn_app, spawn_app_with, test_db, Http, TestTenant, TEST_PASSWORD};
+use abbotik_testkit::{
+    lock_model_table, spawn_app, spawn_app_with, test_db, Http, TestTenant, TEST_PASSWORD,
+};
 use serde_json::json;
 use std::time::Duration;
 
@@ -170,13 +172,7 @@ async fn a_lock_on_one_tenants_table_does_not_stall_another_tenants_reads() {
     let app = spawn_app_with(&[("ABBOTIK_DATABASE_READ_LANES", "1")]).await;
     let (a, a_id) = setup(&app).await;
     let (b, b_id) = setup(&app).await;
-    let db = test_db().await;
-    db.batch_execute(&format!(
-        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"items\" IN ACCESS EXCLUSIVE MODE",
-        a.name
-    ))
-    .await
-    .unwrap();
+    let db = lock_model_table(&a.name, "items").await;
     let http = Http::new(app.url(""));
     let token = a.token().unwrap().to_owned();
     let blocked = tokio::spawn(async move {

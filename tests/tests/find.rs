@@ -3,7 +3,7 @@
 //! injection attempts, totals, the body forms, saved filters, and `?where` on `/api/data`.
 
 use abbotik_testkit::{
-    enc, err, okd, spawn_app, spawn_app_with, test_db, Resp, TestApp, TestTenant,
+    enc, err, lock_model_table, okd, spawn_app, spawn_app_with, Resp, TestApp, TestTenant,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -590,13 +590,7 @@ async fn query_slots_per_tenant() {
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
-    let db = test_db().await;
-    db.batch_execute(&format!(
-        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"items\" IN ACCESS EXCLUSIVE MODE",
-        t.name
-    ))
-    .await
-    .unwrap();
+    let db = lock_model_table(&t.name, "items").await;
     let held = find(&app, &t, json!({}));
     let refused = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -627,13 +621,7 @@ async fn statement_timeout_is_a_filter_error() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let db = test_db().await;
-    db.batch_execute(&format!(
-        "BEGIN; LOCK TABLE \"ns_tenant_{}\".\"items\" IN ACCESS EXCLUSIVE MODE",
-        t.name
-    ))
-    .await
-    .unwrap();
+    let db = lock_model_table(&t.name, "items").await;
     let r = find(&app, &t, json!({"k": {"$regex": "a"}})).await;
     db.batch_execute("COMMIT").await.unwrap();
     assert_eq!(err(&r, 400, "FILTER_QUERY_TIMEOUT")["path"], "where");

@@ -138,6 +138,18 @@ pub async fn test_db() -> tokio_postgres::Client {
     client
 }
 
+/// A direct connection holding `ACCESS EXCLUSIVE` on a tenant's model table in an open
+/// transaction: the table stays locked until `COMMIT` on it (or until it is dropped).
+pub async fn lock_model_table(tenant: &str, model: &str) -> tokio_postgres::Client {
+    let db = test_db().await;
+    db.batch_execute(&format!(
+        "BEGIN; LOCK TABLE \"ns_tenant_{tenant}\".\"{model}\" IN ACCESS EXCLUSIVE MODE"
+    ))
+    .await
+    .expect("lock the table");
+    db
+}
+
 /// Asserts an error answer: status, error code and the envelope; returns its `data`.
 #[track_caller]
 pub fn err(r: &Resp, status: u16, code: &str) -> Value {
