@@ -4,7 +4,7 @@
 //! permissions and errors, tenant isolation, one snapshot across models, a 20k-row export,
 //! and a failure mid-stream (no `end` line, truncated transfer).
 
-use abbotik_testkit::transfer::{export_ndjson, export_ndjson_with, ndjson_lines};
+use abbotik_testkit::transfer::{abandon_streams, export_ndjson, export_ndjson_with, ndjson_lines};
 use abbotik_testkit::{err, okd, spawn_app, spawn_app_with, test_db, TestApp, TestTenant};
 use serde_json::{json, Value};
 
@@ -623,22 +623,14 @@ async fn twenty_thousand_rows_stream_and_one_snapshot() {
     let after = ndjson_lines(&export_ndjson(&app, &t.token).await);
     assert_eq!(after.last().unwrap()["records"], N + 12);
 
-    // Clients that hang up mid-stream give their connection (and snapshot) back: a dozen
-    // abandoned exports on a pool of 8, then the pod still answers.
-    let wait = std::time::Duration::from_secs(20);
-    for _ in 0..12 {
-        let mut resp = tokio::time::timeout(wait, open_export(&app, &t).send())
-            .await
-            .expect("export starts: connections were released")
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let _ = resp.chunk().await;
-        drop(resp);
-    }
-    let r = tokio::time::timeout(wait, app.get("/api/data/big?limit=1", t.token()))
-        .await
-        .expect("pool not exhausted");
-    assert_eq!(r.status, 200);
+    // Clients that hang up mid-stream give their connection (and snapshot) back.
+    abandon_streams(
+        &app,
+        &t.token,
+        || open_export(&app, &t),
+        "/api/data/big?limit=1",
+    )
+    .await;
 }
 
 #[tokio::test]

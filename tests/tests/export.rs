@@ -3,6 +3,7 @@
 //! `csv_safe`, format negotiation (A1.5), errors before the first byte, and a large export
 //! streamed past the response size cap (A1.10).
 
+use abbotik_testkit::transfer::abandon_streams;
 use abbotik_testkit::{enc, spawn_app, spawn_app_with, TestApp, TestTenant};
 use serde_json::{json, Value};
 
@@ -630,28 +631,18 @@ async fn large_export_streams_past_the_response_cap() {
     }
     assert_eq!(String::from_utf8(body).unwrap().lines().count(), N);
 
-    // Clients that hang up mid-stream give their database connection back (the test pool
-    // holds 8): a dozen abandoned exports, then the pod still answers.
-    let wait = std::time::Duration::from_secs(20);
-    for _ in 0..12 {
-        let mut resp = tokio::time::timeout(
-            wait,
+    // Clients that hang up mid-stream give their database connection back.
+    abandon_streams(
+        &app,
+        &t.token,
+        || {
             app.client
                 .get(app.url("/api/data/events?format=ndjson"))
                 .bearer_auth(&t.token)
-                .send(),
-        )
-        .await
-        .expect("export starts: connections were released")
-        .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let _ = resp.chunk().await;
-        drop(resp);
-    }
-    let r = tokio::time::timeout(wait, app.get("/api/data/events?limit=1", t.token()))
-        .await
-        .expect("pool not exhausted");
-    assert_eq!(r.status, 200);
+        },
+        "/api/data/events?limit=1",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Export helpers for tests of bulk export and import (A8.2, A8.3): a whole tenant (or the
-//! models a body names) as the NDJSON bytes of `POST /api/bulk/export`, and its lines parsed.
-//! No fixture: they work on whatever the tenant holds.
+//! models a body names) as the NDJSON bytes of `POST /api/bulk/export`, its lines parsed, and
+//! streams abandoned mid-way. No fixture: they work on whatever the tenant holds.
 
 use crate::Http;
 use serde_json::{json, Value};
@@ -55,4 +55,30 @@ pub fn comparable(bytes: &[u8]) -> Vec<Value> {
         meta.remove("exported_at");
     }
     lines
+}
+
+/// Clients that hang up mid-stream give their database connection back: opens a dozen streams
+/// (`open`) one after another, reads one chunk of each and hangs up, then reads `probe`. The
+/// test pool holds 8 connections, so a stream that kept its connection would leave a later
+/// one (or the probe) waiting past 20 s.
+pub async fn abandon_streams(
+    http: &Http,
+    token: &str,
+    open: impl Fn() -> reqwest::RequestBuilder,
+    probe: &str,
+) {
+    let wait = std::time::Duration::from_secs(20);
+    for _ in 0..12 {
+        let mut resp = tokio::time::timeout(wait, open().send())
+            .await
+            .expect("export starts: connections were released")
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let _ = resp.chunk().await;
+        drop(resp);
+    }
+    let r = tokio::time::timeout(wait, http.get(probe, Some(token)))
+        .await
+        .expect("pool not exhausted");
+    assert_eq!(r.status, 200);
 }
