@@ -133,6 +133,12 @@ async fn get_rec(app: &TestApp, t: &TestTenant, model: &str, id: &str) -> Value 
     okd(&r, 200)
 }
 
+/// Whether the tenant has a model of that name (`GET /api/describe`).
+async fn has_model(app: &TestApp, t: &TestTenant, model: &str) -> bool {
+    let names = ok(app, t, "GET", "/api/describe", Value::Null).await;
+    names.as_array().unwrap().contains(&json!(model))
+}
+
 async fn field_names(app: &TestApp, t: &TestTenant, model: &str) -> Vec<String> {
     let d = ok(
         app,
@@ -354,8 +360,7 @@ async fn first_invalid_line_applies_nothing_and_dry_run_collects() {
     assert_eq!(e["line"], 6);
     assert_eq!(e["reason"], "validation");
     // Nothing applied: no new model, no new field, no changed record.
-    let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
-    assert!(!names.as_array().unwrap().contains(&json!("fresh")));
+    assert!(!has_model(&app, &t, "fresh").await);
     assert!(!field_names(&app, &t, "items")
         .await
         .contains(&"color".to_owned()));
@@ -371,11 +376,7 @@ async fn first_invalid_line_applies_nothing_and_dry_run_collects() {
     assert_eq!(errs[0]["message"], "qty must be >= 5");
     assert_eq!(errs[1]["line"], 7);
     assert_eq!(d["stats"]["models_created"], 1);
-    let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
-    assert!(
-        !names.as_array().unwrap().contains(&json!("fresh")),
-        "dry run rolled back"
-    );
+    assert!(!has_model(&app, &t, "fresh").await, "dry run rolled back");
     assert_eq!(get_rec(&app, &t, "items", A).await["name"], "a");
 
     // Dry runs stop collecting at 100 errors.
@@ -509,9 +510,8 @@ async fn models_filter_and_include_parts() {
     let d = okd(&import(&app, &t, "models=beta", &lines).await, 200);
     assert_eq!(d["stats"]["models_created"], 1);
     assert_eq!(d["stats"]["records_created"], 1);
-    let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
-    assert!(names.as_array().unwrap().contains(&json!("beta")));
-    assert!(!names.as_array().unwrap().contains(&json!("alpha")));
+    assert!(has_model(&app, &t, "beta").await);
+    assert!(!has_model(&app, &t, "alpha").await);
     // Describe only: alpha's model without its records.
     let d = okd(&import(&app, &t, "include=describe", &lines).await, 200);
     assert_eq!(d["stats"]["models_created"], 1);
@@ -576,8 +576,7 @@ async fn references_checked_at_the_end_in_any_order() {
         (e["line"].clone(), e["reason"].clone()),
         (json!(6), json!("reference"))
     );
-    let names = ok(&app, &t2, "GET", "/api/describe", Value::Null).await;
-    assert!(!names.as_array().unwrap().contains(&json!("kids")));
+    assert!(!has_model(&app, &t2, "kids").await);
 }
 
 #[tokio::test]
@@ -869,8 +868,7 @@ async fn unique_violations_name_their_line() {
     ];
     let e = refused(&app, &t, "", &lines).await;
     assert_eq!(e["reason"], "unique");
-    let names = ok(&app, &t, "GET", "/api/describe", Value::Null).await;
-    assert!(!names.as_array().unwrap().contains(&json!("tags")));
+    assert!(!has_model(&app, &t, "tags").await);
 }
 
 /// The first line of a model is read as an object; the lines after it straight into the
