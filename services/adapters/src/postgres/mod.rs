@@ -13,6 +13,7 @@ pub mod describe_store;
 pub mod embedded;
 mod filter_sql;
 pub mod find_store;
+mod group_commit;
 mod identity;
 mod import_copy;
 pub mod import_store;

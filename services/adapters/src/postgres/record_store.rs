@@ -5,6 +5,7 @@
 //! come back as [`Problem`]s and nothing is written.
 
 use super::db::{observe, query_prepared};
+use super::group_commit::GroupCommit;
 use super::identity::{self, identity_from_row, identity_select, Joins, Placeholders};
 use super::records_sql::{self as q, Sql, TextCache};
 use super::records_write::{
@@ -27,11 +28,15 @@ use uuid::Uuid;
 /// Records over PostgreSQL.
 pub struct PgRecordStore {
     db: Db,
+    creates: GroupCommit,
 }
 
 impl PgRecordStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            creates: GroupCommit::new(db.clone()),
+            db,
+        }
     }
 }
 
@@ -356,6 +361,11 @@ impl RecordStore for PgRecordStore {
 
     async fn write(&self, _ctx: &TenantCtx, w: &Write) -> Result<Outcome> {
         let started = Instant::now();
+        if GroupCommit::takes(w) {
+            let out = self.creates.write(w.clone()).await;
+            observe("records.write", started);
+            return out;
+        }
         let mut c = self.db.conn().await?;
         let single = w.ops.len() == 1 && qw::reference_check(&w.refs, &all_docs(w)).is_none();
         let out = if single {

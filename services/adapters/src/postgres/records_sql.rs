@@ -86,6 +86,12 @@ impl Sql {
         format!("${}::uuid", self.params.len())
     }
 
+    /// Binds a uuid array; returns `$n::uuid[]`.
+    pub fn uuids(&mut self, v: Vec<uuid::Uuid>) -> String {
+        self.params.push(Box::new(v));
+        format!("${}::uuid[]", self.params.len())
+    }
+
     /// Binds an `int8`; returns `$n::int8`.
     pub fn int(&mut self, v: i64) -> String {
         self.params.push(Box::new(v));

@@ -38,7 +38,7 @@ pub fn insert(ins: &Insert, proj: &Projection) -> Sql {
     }
     let mut sql = Sql::default();
     let docs = sql.text(docs_json(&ins.docs));
-    let (cols, vals) = insert_columns(ins);
+    let (cols, vals) = insert_columns(&ins.columns);
     sql.text = format!(
         "WITH x AS (SELECT (e.d->>'id')::uuid AS id, e.d, (e.d->>'_ord')::int8 AS ord \
            FROM jsonb_array_elements({docs}::jsonb) e(d)), \
@@ -52,10 +52,10 @@ pub fn insert(ins: &Insert, proj: &Projection) -> Sql {
 }
 
 /// The column list of an insert and the value of each, read from a document `x.d`.
-fn insert_columns(ins: &Insert) -> (String, String) {
+fn insert_columns(columns: &[Column]) -> (String, String) {
     let mut cols = vec!["id".to_owned()];
     let mut vals = vec!["x.id".to_owned()];
-    for c in &ins.columns {
+    for c in columns {
         cols.push(c.name.quoted());
         vals.push(q::doc_value("x.d", c));
     }
@@ -76,11 +76,41 @@ fn insert_one(ins: &Insert, doc: &Doc, proj: &Projection) -> Sql {
     let ord = sql.int(doc.ord);
     let key = (ins.table.clone(), ins.columns.clone(), proj.clone());
     sql.text = INSERT_ONE.get_or_render(key, || {
-        let (cols, vals) = insert_columns(ins);
+        let (cols, vals) = insert_columns(&ins.columns);
         format!(
             "INSERT INTO {t} AS t ({cols}) SELECT {vals} FROM (SELECT {id} AS id, {d}::jsonb AS d) x \
              RETURNING {KIND_ROW}, {ord}, (SELECT row_to_json(p)::text FROM (SELECT {proj}) p)",
             t = q::table(&ins.table),
+            proj = q::projection("t", proj),
+        )
+    });
+    sql
+}
+
+/// Rendered batched inserts by table, columns and projection.
+static INSERT_BATCH: TextCache<(Table, Vec<Column>, Projection)> = TextCache::new();
+
+/// `INSERT` of documents given as parallel arrays of ids and JSON texts (the group commit of
+/// single-record creates): the columns and values of [`insert`], answering `(id, rendered
+/// row)` per record in no particular order.
+pub fn insert_batch(
+    table: &Table,
+    columns: &[Column],
+    proj: &Projection,
+    ids: Vec<uuid::Uuid>,
+    docs: Vec<String>,
+) -> Sql {
+    let mut sql = Sql::default();
+    let ids = sql.uuids(ids);
+    let docs = sql.texts(docs);
+    let key = (table.clone(), columns.to_vec(), proj.clone());
+    sql.text = INSERT_BATCH.get_or_render(key, || {
+        let (cols, vals) = insert_columns(columns);
+        format!(
+            "INSERT INTO {t} AS t ({cols}) SELECT {vals} \
+             FROM (SELECT u.id, u.d::jsonb AS d FROM unnest({ids}, {docs}) AS u(id, d)) x \
+             RETURNING t.id, (SELECT row_to_json(p)::text FROM (SELECT {proj}) p)",
+            t = q::table(table),
             proj = q::projection("t", proj),
         )
     });
