@@ -2,6 +2,8 @@
 //! tests prove that path enforces every identity rule (A3.2) on the very next request, and
 //! falls back correctly when model metadata changed on another pod. The read runs on a read
 //! lane (a connection shared by all requests): a lock or a lost lane must cost nobody else.
+//! Concurrent reads of one model are batched into one statement: each caller must still get
+//! the answer of its own identity and record.
 
 use abbotik_testkit::{
     lock_model_table, spawn_app, spawn_app_with, test_db, Http, TestTenant, TEST_PASSWORD,
@@ -218,6 +220,71 @@ async fn reads_go_on_when_a_lane_connection_dies() {
         for r in answers {
             assert_eq!(r.status, 200, "{}", r.text);
             assert_eq!(r.body["data"]["name"], "one");
+        }
+    }
+}
+
+#[tokio::test]
+async fn batched_reads_answer_each_caller_by_its_own_identity() {
+    let app = spawn_app().await;
+    let c = test_db().await;
+    let (t, id) = setup(&app).await;
+    let (_, reader) = t.add_user(&app.http, "reader", "read").await;
+    let (_, gone) = t.add_user(&app.http, "gone", "read").await;
+    let (_, denied) = t.add_user(&app.http, "denied", "read").await;
+    let schema = format!("ns_tenant_{}", t.name);
+    c.execute(
+        &format!("UPDATE \"{schema}\".users SET trashed_at = now() WHERE username = 'gone'"),
+        &[],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        &format!("UPDATE \"{schema}\".users SET access = 'deny' WHERE username = 'denied'"),
+        &[],
+    )
+    .await
+    .unwrap();
+    // Another tenant with the same model name: its own row, and none with the first's id.
+    let (t2, id2) = setup(&app).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+
+    let (reader, gone, denied) = (reader.unwrap(), gone.unwrap(), denied.unwrap());
+    let cases: Vec<(Option<&str>, &str, u16, &str)> = vec![
+        (t.token(), &id, 200, "one"),
+        (Some(&reader), &id, 200, "one"),
+        (Some(&gone), &id, 401, "AUTH_USER_INACTIVE"),
+        (Some(&denied), &id, 403, "AUTH_ROLE_INSUFFICIENT"),
+        (t.token(), &missing, 404, "RECORD_NOT_FOUND"),
+        (t2.token(), &id, 404, "RECORD_NOT_FOUND"),
+        (t2.token(), &id2, 200, "one"),
+    ];
+    for round in 0..3 {
+        let calls = (0..70).map(|i| {
+            let (token, record, _, _) = cases[i % cases.len()];
+            let app = &app;
+            async move { app.get(&format!("/api/data/items/{record}"), token).await }
+        });
+        for (i, r) in futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let (_, record, status, what) = cases[i % cases.len()];
+            assert_eq!(
+                r.status,
+                status,
+                "round {round}, case {}: {}",
+                i % cases.len(),
+                r.text
+            );
+            if status == 200 {
+                assert_eq!(r.body["data"]["id"], record, "{}", r.text);
+                assert_eq!(r.body["data"]["name"], what, "{}", r.text);
+            } else {
+                assert_eq!(r.body["code"], what, "{}", r.text);
+                assert!(!r.text.contains("\"one\""), "{}", r.text);
+            }
         }
     }
 }

@@ -5,9 +5,8 @@
 //! overhead, not the row. Every caller is answered only after the statement committed, with
 //! its own row, so what it sees and what is durable are those of a lone insert.
 //!
-//! No waiting is added: a create runs at once when no statement of its table is in flight
-//! (see [`RUNNERS`]); otherwise it joins the next batch, which starts as soon as the running
-//! one ends. A batch only holds rows of one table, so of one tenant.
+//! Batches are formed by [`Coalescer`] (no added wait). A batch only holds rows of one table,
+//! so of one tenant.
 //!
 //! A batch PostgreSQL refuses (an id or unique conflict, a value out of range, …) rolled back
 //! whole; its creates then run one by one, so each gets the answer it would have got alone
@@ -15,62 +14,34 @@
 //! (the connection broke) may or may not have committed; every caller gets that error, as a
 //! lone insert would.
 
+use super::coalesce::{Batch, Coalescer, Member};
 use super::record_store::{query, run_steps};
 use super::records_write as qw;
 use super::{map_db_error, Db};
 use abbotik_domain::ports::records::{Column, Outcome, Projection, Table, Write, WriteOp};
-use abbotik_domain::Result;
-use parking_lot::Mutex;
+use abbotik_domain::{Error, Result};
 use rustc_hash::FxHashMap;
-use std::collections::VecDeque;
-use std::sync::Arc;
-use tokio::sync::oneshot;
 use uuid::Uuid;
-
-/// Statements in flight per table. One, as soon as creates batch: more would split the same
-/// load into smaller batches, each with its own statement and commit (measured: 32 clients,
-/// one runner ≈ 15% more creates/s than two, 30% more than four). A second only while the
-/// first runs a lone create: at two or three clients, waiting for another's commit cost more
-/// than the batch saves.
-const RUNNERS: usize = 2;
-/// Rows per statement.
-const MAX_ROWS: usize = 128;
-/// Document bytes per statement (one create's body can be large; a batch stays small).
-const MAX_BYTES: usize = 1 << 20;
 
 /// Everything that decides the batch statement's text: its table, columns and answer shape.
 type Key = (Table, Vec<Column>, Projection);
 
-/// One waiting create: its write (to run it alone if the batch is refused), its document as
-/// JSON text, and where its answer goes.
-struct Waiting {
+/// One create: its write (to run it alone if the batch is refused) and its document as JSON.
+pub(super) struct Create {
     write: Write,
     id: Uuid,
     doc: String,
-    answer: oneshot::Sender<Result<Outcome>>,
-}
-
-#[derive(Default)]
-struct Queue {
-    waiting: VecDeque<Waiting>,
-    /// Runners of this table.
-    running: usize,
-    /// Of those, the ones running a statement of more than one row.
-    batching: usize,
 }
 
 /// Batches single-record creates per table.
-#[derive(Clone)]
 pub(super) struct GroupCommit {
-    db: Db,
-    queues: Arc<Mutex<FxHashMap<Key, Queue>>>,
+    creates: Coalescer<Creates>,
 }
 
 impl GroupCommit {
     pub fn new(db: Db) -> Self {
         Self {
-            db,
-            queues: Arc::default(),
+            creates: Coalescer::new(Creates { db }),
         }
     }
 
@@ -94,69 +65,53 @@ impl GroupCommit {
         };
         let doc = &ins.docs[0];
         let key = (ins.table.clone(), ins.columns.clone(), w.projection.clone());
-        let (id, json) = (
-            doc.id,
-            serde_json::to_string(&doc.values).unwrap_or_default(),
-        );
-        let (tx, rx) = oneshot::channel();
-        let start = {
-            let mut queues = self.queues.lock();
-            let q = queues.entry(key.clone()).or_default();
-            q.waiting.push_back(Waiting {
-                write: w,
-                id,
-                doc: json,
-                answer: tx,
-            });
-            let start = q.running == 0 || (q.running < RUNNERS && q.batching == 0);
-            if start {
-                q.running += 1;
-            }
-            start
+        let create = Create {
+            id: doc.id,
+            doc: serde_json::to_string(&doc.values).unwrap_or_default(),
+            write: w,
         };
-        if start {
-            // A task of its own: a caller that goes away does not cancel the others' rows.
-            tokio::spawn(self.clone().run(key));
-        }
-        rx.await
-            .unwrap_or_else(|_| Err(abbotik_domain::Error::unavailable("the write was dropped")))
+        self.creates
+            .submit(key, create)
+            .await
+            .unwrap_or_else(|| Err(Error::unavailable("the write was lost")))
+    }
+}
+
+pub(super) struct Creates {
+    db: Db,
+}
+
+impl Batch for Creates {
+    type Key = Key;
+    type Item = Create;
+    type Out = Result<Outcome>;
+    /// One statement in flight as soon as creates batch: more would split the same load into
+    /// smaller batches, each with its own commit (measured, 32 clients: one runner ≈ 15% more
+    /// creates/s than two, 30% more than four).
+    const RUNNERS: usize = 1;
+    const MAX_ITEMS: usize = 128;
+
+    fn bytes(c: &Create) -> usize {
+        c.doc.len()
     }
 
-    /// Runs batches of `key` until none is waiting.
-    async fn run(self, key: Key) {
-        let mut runner = Runner {
-            queues: self.queues.clone(),
-            key,
-            batching: false,
-            left: false,
-        };
-        while let Some(batch) = runner.next() {
-            self.run_batch(&runner.key, batch).await;
-        }
-    }
-
-    async fn run_batch(&self, key: &Key, mut batch: Vec<Waiting>) {
+    async fn run(&self, key: &Key, mut batch: Vec<Member<Self>>) {
         if batch.len() == 1 {
             let one = batch.pop().expect("one");
-            let out = self.alone(&one.write).await;
+            let out = self.alone(&one.item.write).await;
             let _ = one.answer.send(out);
             return;
         }
         let (table, columns, projection) = key;
-        let ids: Vec<Uuid> = batch.iter().map(|b| b.id).collect();
+        let ids: Vec<Uuid> = batch.iter().map(|b| b.item.id).collect();
         let docs: Vec<String> = batch
             .iter_mut()
-            .map(|b| std::mem::take(&mut b.doc))
+            .map(|b| std::mem::take(&mut b.item.doc))
             .collect();
         let sql = qw::insert_batch(table, columns, projection, ids, docs);
         let rows = match self.db.conn().await {
             Ok(c) => query(&c, &sql).await,
-            Err(e) => {
-                for b in batch {
-                    let _ = b.answer.send(Err(e.clone()));
-                }
-                return;
-            }
+            Err(e) => return answer_all(batch, &e),
         };
         match rows {
             Ok(rows) if rows.len() == batch.len() => {
@@ -165,11 +120,9 @@ impl GroupCommit {
                     .map(|r| (r.get::<_, Uuid>(0), r.get::<_, String>(1)))
                     .collect();
                 for b in batch {
-                    let out = match by_id.remove(&b.id) {
-                        Some(text) => Ok(Outcome::Rows(vec![(ord_of(&b.write), text)])),
-                        None => Err(abbotik_domain::Error::internal(
-                            "a batched row went missing",
-                        )),
+                    let out = match by_id.remove(&b.item.id) {
+                        Some(text) => Ok(Outcome::Rows(vec![(ord_of(&b.item.write), text)])),
+                        None => Err(Error::internal("a batched row went missing")),
                     };
                     let _ = b.answer.send(out);
                 }
@@ -178,26 +131,22 @@ impl GroupCommit {
             // its own, for the answer it would have had alone.
             Err(e) if e.as_db_error().is_some() => {
                 let outs =
-                    futures::future::join_all(batch.iter().map(|b| self.alone(&b.write))).await;
+                    futures::future::join_all(batch.iter().map(|b| self.alone(&b.item.write)))
+                        .await;
                 for (b, out) in batch.into_iter().zip(outs) {
                     let _ = b.answer.send(out);
                 }
             }
-            Err(e) => {
-                let e = map_db_error(e);
-                for b in batch {
-                    let _ = b.answer.send(Err(e.clone()));
-                }
-            }
-            Ok(_) => {
-                let e = abbotik_domain::Error::internal("a batched insert answered a wrong count");
-                for b in batch {
-                    let _ = b.answer.send(Err(e.clone()));
-                }
-            }
+            Err(e) => answer_all(batch, &map_db_error(e)),
+            Ok(_) => answer_all(
+                batch,
+                &Error::internal("a batched insert answered a wrong count"),
+            ),
         }
     }
+}
 
+impl Creates {
     /// One create as its own statement.
     async fn alone(&self, w: &Write) -> Result<Outcome> {
         let c = self.db.conn().await?;
@@ -205,52 +154,9 @@ impl GroupCommit {
     }
 }
 
-/// A runner's place in its table's queue.
-struct Runner {
-    queues: Arc<Mutex<FxHashMap<Key, Queue>>>,
-    key: Key,
-    /// Whether its current batch has more than one row.
-    batching: bool,
-    left: bool,
-}
-
-impl Runner {
-    /// The next batch; `None`, having left the queue, when nothing waits. Leaving is decided
-    /// under the lock a create takes to join, so no create is left without a runner.
-    fn next(&mut self) -> Option<Vec<Waiting>> {
-        let mut queues = self.queues.lock();
-        let q = queues.get_mut(&self.key)?;
-        q.batching -= usize::from(std::mem::take(&mut self.batching));
-        let batch = take_batch(&mut q.waiting);
-        if batch.is_empty() {
-            q.running -= 1;
-            if q.running == 0 {
-                queues.remove(&self.key);
-            }
-            self.left = true;
-            return None;
-        }
-        self.batching = batch.len() > 1;
-        q.batching += usize::from(self.batching);
-        Some(batch)
-    }
-}
-
-impl Drop for Runner {
-    /// Only after a panic: gives the place back; with no runner left, the creates still
-    /// waiting are dropped, so they answer an error instead of hanging.
-    fn drop(&mut self) {
-        if self.left {
-            return;
-        }
-        let mut queues = self.queues.lock();
-        if let Some(q) = queues.get_mut(&self.key) {
-            q.running -= 1;
-            q.batching -= usize::from(self.batching);
-            if q.running == 0 {
-                queues.remove(&self.key);
-            }
-        }
+fn answer_all(batch: Vec<Member<Creates>>, e: &Error) {
+    for b in batch {
+        let _ = b.answer.send(Err(e.clone()));
     }
 }
 
@@ -259,59 +165,5 @@ fn ord_of(w: &Write) -> i64 {
     match w.ops.as_slice() {
         [WriteOp::Insert(i)] => i.docs.first().map_or(0, |d| d.ord),
         _ => 0,
-    }
-}
-
-/// The next batch from the front of the queue: at most [`MAX_ROWS`] rows and, past the
-/// first, at most [`MAX_BYTES`] of documents.
-fn take_batch(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    while let Some(next) = waiting.front() {
-        if batch.len() == MAX_ROWS || (!batch.is_empty() && bytes + next.doc.len() > MAX_BYTES) {
-            break;
-        }
-        bytes += next.doc.len();
-        batch.extend(waiting.pop_front());
-    }
-    batch
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn waiting(bytes: usize) -> Waiting {
-        Waiting {
-            write: Write {
-                ops: Vec::new(),
-                refs: Vec::new(),
-                projection: Projection {
-                    user: Vec::new(),
-                    system: Vec::new(),
-                },
-                unique: Vec::new(),
-            },
-            id: Uuid::new_v4(),
-            doc: "x".repeat(bytes),
-            answer: oneshot::channel().0,
-        }
-    }
-
-    #[test]
-    fn batches_stop_at_the_row_and_byte_bounds() {
-        let mut q: VecDeque<Waiting> = (0..MAX_ROWS + 5).map(|_| waiting(10)).collect();
-        assert_eq!(take_batch(&mut q).len(), MAX_ROWS);
-        assert_eq!(take_batch(&mut q).len(), 5);
-        assert!(take_batch(&mut q).is_empty());
-
-        // A create larger than the byte bound still runs, alone.
-        let mut q: VecDeque<Waiting> = [MAX_BYTES + 1, 10, MAX_BYTES / 2, MAX_BYTES / 2 - 10, 1]
-            .into_iter()
-            .map(waiting)
-            .collect();
-        assert_eq!(take_batch(&mut q).len(), 1);
-        assert_eq!(take_batch(&mut q).len(), 3);
-        assert_eq!(take_batch(&mut q).len(), 1);
     }
 }

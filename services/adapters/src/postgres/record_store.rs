@@ -6,17 +6,16 @@
 
 use super::db::{observe, query_prepared};
 use super::group_commit::GroupCommit;
-use super::identity::{self, identity_from_row, identity_select, Joins, Placeholders};
-use super::records_sql::{self as q, Sql, TextCache};
+use super::guarded_read::GuardedReads;
+use super::records_sql::{self as q, Sql};
 use super::records_write::{
     self as qw, KIND_IMMUTABLE, KIND_MISSING, KIND_REFERENCE, KIND_ROW, KIND_STATE,
 };
 use super::{map_db_error, Db};
 use abbotik_domain::data::filter::Filter;
-use abbotik_domain::ports::auth::IdentityRef;
 use abbotik_domain::ports::records::{
-    Doc, Guarded, LifeOp, Outcome, Problem, Projection, RecordStore, RowStream, Select, Table,
-    TaggedRowStream, TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
+    Doc, Guarded, LifeOp, Outcome, Problem, RecordStore, RowStream, Select, Table, TaggedRowStream,
+    TrashedModel, TrashedScope, UniqueIndex, Write, WriteOp,
 };
 use abbotik_domain::{Result, TenantCtx};
 use deadpool_postgres::GenericClient;
@@ -29,12 +28,14 @@ use uuid::Uuid;
 pub struct PgRecordStore {
     db: Db,
     creates: GroupCommit,
+    guarded: GuardedReads,
 }
 
 impl PgRecordStore {
     pub fn new(db: Db) -> Self {
         Self {
             creates: GroupCommit::new(db.clone()),
+            guarded: GuardedReads::new(db.clone()),
             db,
         }
     }
@@ -47,20 +48,8 @@ pub(super) async fn query<C: GenericClient>(
     query_prepared(c, &sql.text, &sql.refs()).await
 }
 
-/// The shape of a guarded by-id read: everything that decides its SQL text but no bound value.
-#[derive(PartialEq, Eq, Hash)]
-struct Shape {
-    table: Table,
-    projection: Projection,
-    trashed: TrashedScope,
-    joins: Joins,
-}
-
-/// Rendered guarded by-id reads by shape (the hottest route).
-static GUARDED_TEXT: TextCache<Shape> = TextCache::new();
-
 /// The id of a read whose filter is exactly `id = <value>` with limit 1, offset 0.
-fn by_id(s: &Select) -> Option<String> {
+pub(super) fn by_id(s: &Select) -> Option<String> {
     match &s.filter {
         Filter::Eq {
             column,
@@ -70,74 +59,9 @@ fn by_id(s: &Select) -> Option<String> {
     }
 }
 
-/// Binds the identity values of a guarded read, in placeholder order: tenant, user, then
-/// each credential row the token leans on. Returns the placeholders.
-fn bind_identity(sql: &mut Sql, id: &IdentityRef) -> [Option<String>; 5] {
-    let mut out: [Option<String>; 5] = Default::default();
-    out[0] = Some(sql.uuid(id.tenant_id));
-    out[1] = Some(sql.uuid(id.user_id));
-    for (slot, v) in out[2..]
-        .iter_mut()
-        .zip([id.machine_key, id.api_key, id.impersonator])
-    {
-        *slot = v.map(|u| sql.uuid(u));
-    }
-    out
-}
-
-/// A read that also resolves the caller's identity (tenant, user and credential rows) in
-/// the same statement. A by-id read needs no order or limit (the primary key) and reuses
-/// the rendered text of its shape.
-fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
-    let id = IdentityRef::of(ctx);
-    let joins = Joins::of(&id);
-    let by_id = by_id(s).map(|value| {
-        let shape = Shape {
-            table: s.table.clone(),
-            projection: s.projection.clone(),
-            trashed: s.trashed,
-            joins,
-        };
-        (value, shape)
-    });
-    if let Some((value, shape)) = &by_id {
-        if let Some(text) = GUARDED_TEXT.get(shape) {
-            // Same parameter order as the rendering below: the id, then the identity.
-            let mut sql = Sql::default();
-            sql.text(value.clone());
-            bind_identity(&mut sql, &id);
-            sql.text = text.to_string();
-            return (sql, joins);
-        }
-    }
-    let mut sql = match by_id {
-        Some(_) => select_by_id_sql(s),
-        None => select_sql(s),
-    };
-    let [t, u, mk, ak, f] = bind_identity(&mut sql, &id);
-    let ident = identity_select(
-        ctx.schema.quoted().as_str(),
-        &Placeholders {
-            tenant: t.as_deref().unwrap_or_default(),
-            user: u.as_deref().unwrap_or_default(),
-            machine_key: mk.as_deref(),
-            api_key: ak.as_deref(),
-            impersonator: f.as_deref(),
-        },
-    );
-    sql.text = format!(
-        "SELECT i.*, r.doc FROM ({ident}) i LEFT JOIN LATERAL ({inner}) r(doc) ON true",
-        inner = sql.text,
-    );
-    if let Some((_, shape)) = by_id {
-        GUARDED_TEXT.insert(shape, &sql.text);
-    }
-    (sql, joins)
-}
-
 /// `SELECT row_to_json(p)::text …` of a by-id read: at most one row by the primary key, so
 /// no order, limit or offset for the executor to set up.
-fn select_by_id_sql(s: &Select) -> Sql {
+pub(super) fn select_by_id_sql(s: &Select) -> Sql {
     let mut sql = Sql::default();
     let f = q::filter(&mut sql, "t", &s.filter);
     sql.text = format!(
@@ -321,26 +245,9 @@ impl RecordStore for PgRecordStore {
 
     async fn select_one_guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
         let started = Instant::now();
-        let (sql, joins) = guarded_sql(ctx, s);
-        let rows = match self.db.read(&sql.text, &sql.refs()).await? {
-            Ok(rows) => rows,
-            // A dropped table or schema: the caller re-reads through the ordinary path.
-            Err(e)
-                if e.code() == Some(&SqlState::UNDEFINED_TABLE)
-                    || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(map_db_error(e)),
-        };
+        let out = self.guarded.read(ctx, s).await;
         observe("records.select_guarded", started);
-        let Some(r) = rows.first() else {
-            return Ok(Some((None, None)));
-        };
-        Ok(Some((
-            Some(identity_from_row(r, joins)),
-            r.get(identity::COLUMNS),
-        )))
+        out
     }
 
     async fn exists(
