@@ -76,6 +76,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 fn serde_urlencoded_parse(q: &str) -> HashMap<String, String> {
+    if q.is_empty() {
+        // Most requests have no query string: no URI to rebuild and parse.
+        return HashMap::new();
+    }
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(
         &format!("/?{q}").parse().unwrap_or_default(),
     )

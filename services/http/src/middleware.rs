@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{Counter, Gauge, Histogram};
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -25,8 +25,8 @@ static RID_RE: LazyLock<regex_lite::Regex> =
 /// the increment itself.
 #[derive(Default)]
 struct RouteSeries {
-    counters: HashMap<(Method, Arc<str>, u16), Counter>,
-    histograms: HashMap<(Method, Arc<str>), Histogram>,
+    counters: FxHashMap<(Method, Arc<str>, u16), Counter>,
+    histograms: FxHashMap<(Method, Arc<str>), Histogram>,
 }
 
 static SERIES: LazyLock<RwLock<RouteSeries>> = LazyLock::new(Default::default);

@@ -183,33 +183,46 @@ impl Batch for Reads {
     }
 }
 
-/// One uuid of a read (one array of a batch).
-type Pick = fn(&Read) -> Uuid;
+/// One uuid of an identity (one array of a batch).
+type Pick = fn(&IdentityRef) -> Uuid;
 
 /// Rendered batched guarded reads by shape.
 static BATCH_TEXT: TextCache<Shape> = TextCache::new();
 
 /// One statement for the reads of a batch: per read (`b.n`, 1-based) its identity row and
-/// its record, from arrays of record ids, tenants, users and the credential ids the shape
-/// joins. Columns: the identity's, the record, `n`.
+/// its record. Reads of one caller share one identity lookup: the distinct identities go as
+/// arrays of tenants, users and the credential ids the shape joins (`d.k`, 1-based), the
+/// reads as arrays of record ids and identity numbers. Columns: the identity's, the
+/// record, `n`.
 fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
+    let mut who: Vec<IdentityRef> = Vec::new();
+    let ks: Vec<i64> = batch
+        .iter()
+        .map(|m| {
+            let at = who
+                .iter()
+                .position(|w| *w == m.item.who)
+                .unwrap_or_else(|| {
+                    who.push(m.item.who);
+                    who.len() - 1
+                });
+            i64::try_from(at).unwrap_or_default() + 1
+        })
+        .collect();
     let mut sql = Sql::default();
-    let column = |f: Pick| batch.iter().map(|m| f(&m.item)).collect::<Vec<_>>();
+    let column = |f: Pick| who.iter().map(f).collect::<Vec<_>>();
     let mut arrays = vec![
-        sql.uuids(column(|r| r.id)),
-        sql.uuids(column(|r| r.who.tenant_id)),
-        sql.uuids(column(|r| r.who.user_id)),
+        sql.uuids(column(|w| w.tenant_id)),
+        sql.uuids(column(|w| w.user_id)),
     ];
-    let mut names = vec!["rid", "tid", "uid"];
+    let mut names = vec!["tid", "uid"];
     let credentials: [(bool, &str, Pick); 3] = [
-        (shape.joins.machine_key, "mk", |r| {
-            r.who.machine_key.unwrap_or_default()
+        (shape.joins.machine_key, "mk", |w| {
+            w.machine_key.unwrap_or_default()
         }),
-        (shape.joins.api_key, "ak", |r| {
-            r.who.api_key.unwrap_or_default()
-        }),
-        (shape.joins.impersonator, "imp", |r| {
-            r.who.impersonator.unwrap_or_default()
+        (shape.joins.api_key, "ak", |w| w.api_key.unwrap_or_default()),
+        (shape.joins.impersonator, "imp", |w| {
+            w.impersonator.unwrap_or_default()
         }),
     ];
     for (joined, name, of) in credentials {
@@ -218,20 +231,23 @@ fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
             names.push(name);
         }
     }
+    let records = sql.uuids(batch.iter().map(|m| m.item.id).collect());
+    let record_ks = sql.ints(ks);
     sql.text = BATCH_TEXT.get_or_render(shape.clone(), || {
         let ident = identity_select(
             shape.table.schema.quoted().as_str(),
             &Placeholders {
-                tenant: "b.tid",
-                user: "b.uid",
-                machine_key: shape.joins.machine_key.then_some("b.mk"),
-                api_key: shape.joins.api_key.then_some("b.ak"),
-                impersonator: shape.joins.impersonator.then_some("b.imp"),
+                tenant: "d.tid",
+                user: "d.uid",
+                machine_key: shape.joins.machine_key.then_some("d.mk"),
+                api_key: shape.joins.api_key.then_some("d.ak"),
+                impersonator: shape.joins.impersonator.then_some("d.imp"),
             },
         );
         format!(
-            "SELECT i.*, r.doc, b.n FROM unnest({arrays}) WITH ORDINALITY AS b({names}, n) \
+            "SELECT i.*, r.doc, b.n FROM unnest({arrays}) WITH ORDINALITY AS d({names}, k) \
              CROSS JOIN LATERAL ({ident}) i \
+             JOIN unnest({records}, {record_ks}) WITH ORDINALITY AS b(rid, k, n) ON b.k = d.k \
              LEFT JOIN LATERAL (SELECT row_to_json(p)::text FROM {t} t, {lat} \
                WHERE {life} AND t.id = b.rid) r(doc) ON true",
             arrays = arrays.join(", "),

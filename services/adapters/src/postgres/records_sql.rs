@@ -92,6 +92,12 @@ impl Sql {
         format!("${}::uuid[]", self.params.len())
     }
 
+    /// Binds an `int8` array; returns `$n::int8[]`.
+    pub fn ints(&mut self, v: Vec<i64>) -> String {
+        self.params.push(Box::new(v));
+        format!("${}::int8[]", self.params.len())
+    }
+
     /// Binds an `int8`; returns `$n::int8`.
     pub fn int(&mut self, v: i64) -> String {
         self.params.push(Box::new(v));
