@@ -45,35 +45,31 @@ impl GroupCommit {
         }
     }
 
-    /// Whether `w` is a create of one record and nothing else (no reference to check, no
-    /// update): the writes this batches.
-    pub fn takes(w: &Write) -> bool {
-        match w.ops.as_slice() {
-            [WriteOp::Insert(i)] => match i.docs.as_slice() {
-                [doc] => qw::reference_check(&w.refs, &[doc]).is_none(),
-                _ => false,
-            },
-            _ => false,
-        }
-    }
-
-    /// Runs a write [`takes`](Self::takes) accepted, alone or in a batch; its outcome is the
-    /// one a lone insert would have had.
-    pub async fn write(&self, w: Write) -> Result<Outcome> {
+    /// Runs `w` alone or in a batch when it is a create of one record and nothing else (no
+    /// reference to check, no update), with the outcome a lone insert would have had;
+    /// `None`, having done nothing, for any other write.
+    pub async fn write(&self, w: &Write) -> Option<Result<Outcome>> {
         let [WriteOp::Insert(ins)] = w.ops.as_slice() else {
-            unreachable!("GroupCommit::takes checked the shape")
+            return None;
         };
-        let doc = &ins.docs[0];
+        let [doc] = ins.docs.as_slice() else {
+            return None;
+        };
+        if qw::reference_check(&w.refs, &[doc]).is_some() {
+            return None;
+        }
         let key = (ins.table.clone(), ins.columns.clone(), w.projection.clone());
         let create = Create {
             id: doc.id,
             doc: serde_json::to_string(&doc.values).unwrap_or_default(),
-            write: w,
+            write: w.clone(),
         };
-        self.creates
-            .submit(key, create)
-            .await
-            .unwrap_or_else(|| Err(Error::unavailable("the write was lost")))
+        Some(
+            self.creates
+                .submit(key, create)
+                .await
+                .unwrap_or_else(|| Err(Error::unavailable("the write was lost"))),
+        )
     }
 }
 

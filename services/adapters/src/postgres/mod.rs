@@ -6,6 +6,7 @@
 pub mod aggregate_store;
 pub mod api_key_store;
 pub mod auth_store;
+mod by_id_read;
 mod coalesce;
 pub mod db;
 mod ddl;
@@ -15,7 +16,6 @@ pub mod embedded;
 mod filter_sql;
 pub mod find_store;
 mod group_commit;
-mod guarded_read;
 mod identity;
 mod import_copy;
 pub mod import_store;

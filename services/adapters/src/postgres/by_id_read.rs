@@ -1,10 +1,10 @@
-//! Guarded by-id reads: `GET /api/data/:model/:id` resolves the caller's identity (tenant,
-//! user, credential rows; A3.2) in the statement that reads the row, on a read lane.
-//! Concurrent reads of one shape (table, projection, trash scope, credential joins) are
-//! coalesced ([`Coalescer`]) into one statement over arrays of (record id, tenant, user,
-//! credential ids): each read still gets its own identity row and record, checked one by one
-//! by the caller, but PostgreSQL sets up one statement for all of them. A read alone, or one
-//! that is not a plain by-id read, runs its own statement.
+//! By-id reads on the read lanes. Guarded ones (`GET /api/data/:model/:id`) resolve the
+//! caller's identity (tenant, user, credential rows; A3.2) in the statement that reads the
+//! row; plain ones only read it. Concurrent by-id reads of one shape (table, projection,
+//! trash scope, credential joins) are coalesced ([`Coalescer`]) into one statement over
+//! arrays of record ids and identities: each read still gets its own identity row and
+//! record, checked one by one by the caller, but PostgreSQL sets up one statement for all of
+//! them. A read whose filter is not exactly its id runs its own statement.
 
 use super::coalesce::{Batch, Coalescer, Member};
 use super::identity::{self, identity_from_row, identity_select, Joins, Placeholders};
@@ -18,13 +18,34 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-/// The shape of a guarded by-id read: everything that decides its SQL text but no bound value.
+/// The shape of a by-id read: everything that decides its SQL text but no bound value.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) struct Shape {
     table: Table,
     projection: Projection,
     trashed: TrashedScope,
-    joins: Joins,
+    /// The credential rows its identity joins; `None`: a plain read, no identity.
+    joins: Option<Joins>,
+}
+
+impl Shape {
+    fn of(s: &Select, who: Option<&IdentityRef>) -> Shape {
+        Shape {
+            table: s.table.clone(),
+            projection: s.projection.clone(),
+            trashed: s.trashed,
+            joins: who.map(Joins::of),
+        }
+    }
+
+    /// Where the record's column is in an answer row (after the identity's, if any).
+    fn doc_column(&self) -> usize {
+        if self.joins.is_some() {
+            identity::COLUMNS
+        } else {
+            0
+        }
+    }
 }
 
 /// Binds the identity values of a guarded read, in placeholder order: tenant, user, then
@@ -69,19 +90,19 @@ fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
     (sql, joins)
 }
 
-/// Guarded reads over PostgreSQL, coalesced by shape.
-pub(super) struct GuardedReads {
+/// By-id reads over PostgreSQL, coalesced by shape.
+pub(super) struct ByIdReads {
     db: Db,
     batched: Coalescer<Reads>,
 }
 
-/// One by-id read of a batch: the record and whose identity to resolve.
+/// One by-id read of a batch: the record and whose identity to resolve, if any.
 pub(super) struct Read {
     id: Uuid,
-    who: IdentityRef,
+    who: Option<IdentityRef>,
 }
 
-impl GuardedReads {
+impl ByIdReads {
     pub fn new(db: Db) -> Self {
         Self {
             batched: Coalescer::new(Reads { db: db.clone() }),
@@ -91,26 +112,38 @@ impl GuardedReads {
 
     /// The row of `s` with the caller's identity; `None` when the table or schema is gone
     /// (the caller re-reads through the ordinary path); `(None, None)` when the tenant is.
-    pub async fn read(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
-        if let Some(id) = by_id(s).and_then(|v| Uuid::parse_str(&v).ok()) {
-            let who = IdentityRef::of(ctx);
-            let shape = Shape {
-                table: s.table.clone(),
-                projection: s.projection.clone(),
-                trashed: s.trashed,
-                joins: Joins::of(&who),
-            };
-            return self
-                .batched
-                .submit(shape, Read { id, who })
-                .await
-                .unwrap_or_else(|| Err(Error::unavailable("the read was lost")));
+    pub async fn guarded(&self, ctx: &TenantCtx, s: &Select) -> Result<Option<Guarded>> {
+        let who = IdentityRef::of(ctx);
+        if let Some(out) = self.batch(s, Some(who)).await {
+            return out;
         }
         let (sql, joins) = guarded_sql(ctx, s);
         match self.db.read(&sql.text, &sql.refs()).await? {
-            Ok(rows) => Ok(Some(guarded(rows.first(), joins))),
+            Ok(rows) => Ok(Some(guarded(rows.first(), Some(joins)))),
             Err(e) => gone_or(e),
         }
+    }
+
+    /// The row of a read whose filter is exactly its id (no identity), batched; `None` for
+    /// any other read, having done nothing.
+    pub async fn plain(&self, s: &Select) -> Option<Result<Option<String>>> {
+        let out = self.batch(s, None).await?;
+        Some(out.and_then(|found| match found {
+            Some((_, doc)) => Ok(doc),
+            None => Err(Error::internal("the table of a by-id read is gone")),
+        }))
+    }
+
+    /// `s` in a batch of its shape when its filter is exactly a valid id; else `None`.
+    async fn batch(&self, s: &Select, who: Option<IdentityRef>) -> Option<Result<Option<Guarded>>> {
+        let id = by_id(s).and_then(|v| Uuid::parse_str(&v).ok())?;
+        let shape = Shape::of(s, who.as_ref());
+        Some(
+            self.batched
+                .submit(shape, Read { id, who })
+                .await
+                .unwrap_or_else(|| Err(Error::unavailable("the read was lost"))),
+        )
     }
 }
 
@@ -126,11 +159,13 @@ fn gone_or(e: tokio_postgres::Error) -> Result<Option<Guarded>> {
     }
 }
 
-/// One read's answer from its row; no row: its tenant is gone.
-fn guarded(row: Option<&Row>, joins: Joins) -> Guarded {
-    match row {
-        None => (None, None),
-        Some(r) => (Some(identity_from_row(r, joins)), r.get(identity::COLUMNS)),
+/// One read's answer from its row: its identity (if it has one) and its record; no row: its
+/// tenant is gone.
+fn guarded(row: Option<&Row>, joins: Option<Joins>) -> Guarded {
+    match (row, joins) {
+        (None, _) => (None, None),
+        (Some(r), Some(j)) => (Some(identity_from_row(r, j)), r.get(identity::COLUMNS)),
+        (Some(r), None) => (None, r.get(0)),
     }
 }
 
@@ -160,7 +195,7 @@ impl Batch for Reads {
                 // Row `n` (1-based) answers read `n`; a read without a row lost its tenant.
                 let mut found: Vec<Option<&Row>> = vec![None; batch.len()];
                 for r in &rows {
-                    let n: i64 = r.get(identity::COLUMNS + 1);
+                    let n: i64 = r.get(shape.doc_column() + 1);
                     if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| found.get_mut(i)) {
                         *slot = Some(r);
                     }
@@ -186,30 +221,45 @@ impl Batch for Reads {
 /// One uuid of an identity (one array of a batch).
 type Pick = fn(&IdentityRef) -> Uuid;
 
-/// Rendered batched guarded reads by shape.
+/// Rendered batched by-id reads by shape.
 static BATCH_TEXT: TextCache<Shape> = TextCache::new();
 
-/// One statement for the reads of a batch: per read (`b.n`, 1-based) its identity row and
-/// its record. Reads of one caller share one identity lookup: the distinct identities go as
-/// arrays of tenants, users and the credential ids the shape joins (`d.k`, 1-based), the
-/// reads as arrays of record ids and identity numbers. Columns: the identity's, the
-/// record, `n`.
+/// One statement for the reads of a batch: per read (`b.n`, 1-based) its identity row, if
+/// the shape has one, and its record. Reads of one caller share one identity lookup: the
+/// distinct identities go as arrays of tenants, users and the credential ids the shape joins
+/// (`d.k`, 1-based), the reads as arrays of record ids and identity numbers. Columns: the
+/// identity's, the record, `n`.
 fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
+    let mut sql = Sql::default();
+    let records = sql.uuids(batch.iter().map(|m| m.item.id).collect());
+    let record = format!(
+        "LEFT JOIN LATERAL (SELECT row_to_json(p)::text FROM {t} t, {lat} \
+           WHERE {life} AND t.id = b.rid) r(doc) ON true",
+        t = q::table(&shape.table),
+        lat = q::lateral("t", &shape.projection),
+        life = q::life_predicate("t", shape.trashed),
+    );
+    let Some(joins) = shape.joins else {
+        sql.text = BATCH_TEXT.get_or_render(shape.clone(), || {
+            format!(
+                "SELECT r.doc, b.n FROM unnest({records}) WITH ORDINALITY AS b(rid, n) {record}"
+            )
+        });
+        return sql;
+    };
     let mut who: Vec<IdentityRef> = Vec::new();
     let ks: Vec<i64> = batch
         .iter()
-        .map(|m| {
-            let at = who
-                .iter()
-                .position(|w| *w == m.item.who)
-                .unwrap_or_else(|| {
-                    who.push(m.item.who);
-                    who.len() - 1
-                });
+        .filter_map(|m| m.item.who)
+        .map(|w| {
+            let at = who.iter().position(|known| *known == w).unwrap_or_else(|| {
+                who.push(w);
+                who.len() - 1
+            });
             i64::try_from(at).unwrap_or_default() + 1
         })
         .collect();
-    let mut sql = Sql::default();
+    let record_ks = sql.ints(ks);
     let column = |f: Pick| who.iter().map(f).collect::<Vec<_>>();
     let mut arrays = vec![
         sql.uuids(column(|w| w.tenant_id)),
@@ -217,11 +267,11 @@ fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
     ];
     let mut names = vec!["tid", "uid"];
     let credentials: [(bool, &str, Pick); 3] = [
-        (shape.joins.machine_key, "mk", |w| {
+        (joins.machine_key, "mk", |w| {
             w.machine_key.unwrap_or_default()
         }),
-        (shape.joins.api_key, "ak", |w| w.api_key.unwrap_or_default()),
-        (shape.joins.impersonator, "imp", |w| {
+        (joins.api_key, "ak", |w| w.api_key.unwrap_or_default()),
+        (joins.impersonator, "imp", |w| {
             w.impersonator.unwrap_or_default()
         }),
     ];
@@ -231,30 +281,24 @@ fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
             names.push(name);
         }
     }
-    let records = sql.uuids(batch.iter().map(|m| m.item.id).collect());
-    let record_ks = sql.ints(ks);
     sql.text = BATCH_TEXT.get_or_render(shape.clone(), || {
         let ident = identity_select(
             shape.table.schema.quoted().as_str(),
             &Placeholders {
                 tenant: "d.tid",
                 user: "d.uid",
-                machine_key: shape.joins.machine_key.then_some("d.mk"),
-                api_key: shape.joins.api_key.then_some("d.ak"),
-                impersonator: shape.joins.impersonator.then_some("d.imp"),
+                machine_key: joins.machine_key.then_some("d.mk"),
+                api_key: joins.api_key.then_some("d.ak"),
+                impersonator: joins.impersonator.then_some("d.imp"),
             },
         );
         format!(
             "SELECT i.*, r.doc, b.n FROM unnest({arrays}) WITH ORDINALITY AS d({names}, k) \
              CROSS JOIN LATERAL ({ident}) i \
              JOIN unnest({records}, {record_ks}) WITH ORDINALITY AS b(rid, k, n) ON b.k = d.k \
-             LEFT JOIN LATERAL (SELECT row_to_json(p)::text FROM {t} t, {lat} \
-               WHERE {life} AND t.id = b.rid) r(doc) ON true",
+             {record}",
             arrays = arrays.join(", "),
             names = names.join(", "),
-            t = q::table(&shape.table),
-            lat = q::lateral("t", &shape.projection),
-            life = q::life_predicate("t", shape.trashed),
         )
     });
     sql
