@@ -1,8 +1,10 @@
 //! [`RecordStore`] on PostgreSQL. Reads are one prepared statement; a write is one statement
 //! in autocommit when it has a single step and no reference check, else one transaction
-//! (reference check, then each step). Problems found by a statement (missing ids, trash
-//! state, immutable fields, references) or raised by PostgreSQL (id or unique conflicts)
-//! come back as [`Problem`]s and nothing is written.
+//! (reference check, then each step). By-id reads and single-record creates may share their
+//! statement with concurrent ones of the same shape ([`super::by_id_read`],
+//! [`super::group_commit`]). Problems found by a statement (missing ids, trash state,
+//! immutable fields, references) or raised by PostgreSQL (id or unique conflicts) come back
+//! as [`Problem`]s and nothing is written.
 
 use super::by_id_read::ByIdReads;
 use super::db::{observe, query_prepared};
