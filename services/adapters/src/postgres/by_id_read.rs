@@ -232,17 +232,21 @@ static BATCH_TEXT: TextCache<Shape> = TextCache::new();
 fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
     let mut sql = Sql::default();
     let records = sql.uuids(batch.iter().map(|m| m.item.id).collect());
-    let record = format!(
-        "LEFT JOIN LATERAL (SELECT row_to_json(p)::text FROM {t} t, {lat} \
-           WHERE {life} AND t.id = b.rid) r(doc) ON true",
-        t = q::table(&shape.table),
-        lat = q::lateral("t", &shape.projection),
-        life = q::life_predicate("t", shape.trashed),
-    );
+    // Rendered only when the shape's text is not cached yet.
+    let record = || {
+        format!(
+            "LEFT JOIN LATERAL (SELECT row_to_json(p)::text FROM {t} t, {lat} \
+               WHERE {life} AND t.id = b.rid) r(doc) ON true",
+            t = q::table(&shape.table),
+            lat = q::lateral("t", &shape.projection),
+            life = q::life_predicate("t", shape.trashed),
+        )
+    };
     let Some(joins) = shape.joins else {
         sql.text = BATCH_TEXT.get_or_render(shape.clone(), || {
             format!(
-                "SELECT r.doc, b.n FROM unnest({records}) WITH ORDINALITY AS b(rid, n) {record}"
+                "SELECT r.doc, b.n FROM unnest({records}) WITH ORDINALITY AS b(rid, n) {}",
+                record()
             )
         });
         return sql;
@@ -299,6 +303,7 @@ fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> Sql {
              {record}",
             arrays = arrays.join(", "),
             names = names.join(", "),
+            record = record(),
         )
     });
     sql
