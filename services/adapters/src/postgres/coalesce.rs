@@ -137,8 +137,9 @@ impl<B: Batch> Runner<B> {
 }
 
 impl<B: Batch> Drop for Runner<B> {
-    /// Only after a panic: gives the place back; with no runner left, the items still
-    /// waiting are dropped, so their callers get `None` instead of hanging.
+    /// Only when a runner is dropped mid-way (a panic, or the runtime shutting down): gives
+    /// the place back; with no runner left, the items still waiting are dropped, so their
+    /// callers get `None` instead of hanging.
     fn drop(&mut self) {
         if self.left {
             return;
