@@ -11,20 +11,16 @@ use serde_json::{json, Value};
 
 /// A tenant with `items` (unique required `name`, `qty` ≥ 0, `state` enum with a default).
 async fn setup_on(app: &TestApp) -> TestTenant {
-    let t = TestTenant::new(app).await;
-    let r = app
-        .post(
-            "/api/describe/items",
-            t.token(),
-            json!({"fields":[
-                {"field_name":"name","type":"text","required":true,"unique":true},
-                {"field_name":"qty","type":"integer","minimum":0},
-                {"field_name":"state","type":"text","enum":["new","done"],"default":"new"}
-            ]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    t
+    TestTenant::with_model(
+        app,
+        "items",
+        json!({"fields":[
+            {"field_name":"name","type":"text","required":true,"unique":true},
+            {"field_name":"qty","type":"integer","minimum":0},
+            {"field_name":"state","type":"text","enum":["new","done"],"default":"new"}
+        ]}),
+    )
+    .await
 }
 
 async fn setup() -> (TestApp, TestTenant) {

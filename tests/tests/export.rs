@@ -99,29 +99,25 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 
 /// A tenant with `items` covering every value kind.
 async fn setup(app: &TestApp) -> TestTenant {
-    let t = TestTenant::new(app).await;
-    let r = app
-        .post(
-            "/api/describe/items",
-            t.token(),
-            json!({"fields":[
-                {"field_name":"name","type":"text"},
-                {"field_name":"note","type":"text"},
-                {"field_name":"total","type":"decimal"},
-                {"field_name":"qty","type":"integer"},
-                {"field_name":"ok","type":"boolean"},
-                {"field_name":"meta","type":"jsonb"},
-                {"field_name":"tags","type":"text[]"},
-                {"field_name":"nums","type":"decimal[]"},
-                {"field_name":"blob","type":"binary"},
-                {"field_name":"at","type":"timestamp"},
-                {"field_name":"day","type":"date"},
-                {"field_name":"ref","type":"uuid"}
-            ]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    t
+    TestTenant::with_model(
+        app,
+        "items",
+        json!({"fields":[
+            {"field_name":"name","type":"text"},
+            {"field_name":"note","type":"text"},
+            {"field_name":"total","type":"decimal"},
+            {"field_name":"qty","type":"integer"},
+            {"field_name":"ok","type":"boolean"},
+            {"field_name":"meta","type":"jsonb"},
+            {"field_name":"tags","type":"text[]"},
+            {"field_name":"nums","type":"decimal[]"},
+            {"field_name":"blob","type":"binary"},
+            {"field_name":"at","type":"timestamp"},
+            {"field_name":"day","type":"date"},
+            {"field_name":"ref","type":"uuid"}
+        ]}),
+    )
+    .await
 }
 
 async fn create(app: &TestApp, t: &TestTenant, model: &str, body: Value) -> Value {

@@ -13,15 +13,8 @@ use std::time::Duration;
 
 /// A tenant with model `items` and one record, read once so the model is cached.
 async fn setup(app: &abbotik_testkit::TestApp) -> (TestTenant, String) {
-    let t = TestTenant::new(app).await;
-    let r = app
-        .post(
-            "/api/describe/items",
-            t.token(),
-            json!({"fields": {"name": {"type": "text"}}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let t =
+        TestTenant::with_model(app, "items", json!({"fields": {"name": {"type": "text"}}})).await;
     let r = app
         .post("/api/data/items", t.token(), json!({"name": "one"}))
         .await;

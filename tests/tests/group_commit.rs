@@ -9,18 +9,14 @@ use std::collections::HashSet;
 
 /// Model `items` with a unique `code`.
 async fn setup(app: &TestApp) -> TestTenant {
-    let t = TestTenant::new(app).await;
-    let r = app
-        .post(
-            "/api/describe/items",
-            t.token(),
-            json!({"fields": {"name": {"type": "text", "required": true},
-                              "code": {"type": "text", "unique": true},
-                              "qty": {"type": "integer"}}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    t
+    TestTenant::with_model(
+        app,
+        "items",
+        json!({"fields": {"name": {"type": "text", "required": true},
+                          "code": {"type": "text", "unique": true},
+                          "qty": {"type": "integer"}}}),
+    )
+    .await
 }
 
 /// POSTs every body at once; the answers in body order.

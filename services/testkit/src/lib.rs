@@ -273,6 +273,17 @@ impl TestTenant {
         Self::named(app, &unique_name("t")).await
     }
 
+    /// A new tenant ([`TestTenant::new`]) with model `model` described by `describe` (the
+    /// `POST /api/describe/:model` body), which must be accepted (`201`).
+    pub async fn with_model(app: &TestApp, model: &str, describe: Value) -> TestTenant {
+        let t = Self::new(app).await;
+        let r = app
+            .post(&format!("/api/describe/{model}"), t.token(), describe)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        t
+    }
+
     /// Registers `name` and logs its owner (`owner`) in.
     pub async fn named(app: &TestApp, name: &str) -> TestTenant {
         let r = app
