@@ -34,43 +34,22 @@ async fn identity_rules_hold_on_the_one_round_trip_read() {
     let c = abbotik_testkit::test_db().await;
     let (t, id) = setup(&app).await;
     let path = format!("/api/data/items/{id}");
-    let schema = format!("ns_tenant_{}", t.name);
 
     // Role demoted to deny → 403 on the next request, the row not shown.
-    c.execute(
-        &format!("UPDATE \"{schema}\".users SET access = 'deny' WHERE username = 'owner'"),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("owner", "access = 'deny'").await;
     let r = app.get(&path, t.token()).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert_eq!(r.body["code"], "AUTH_ROLE_INSUFFICIENT");
     assert!(!r.text.contains("\"one\""));
-    c.execute(
-        &format!("UPDATE \"{schema}\".users SET access = 'root' WHERE username = 'owner'"),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("owner", "access = 'root'").await;
     assert_eq!(app.get(&path, t.token()).await.status, 200);
 
     // User deactivated → AUTH_USER_INACTIVE at once.
-    c.execute(
-        &format!("UPDATE \"{schema}\".users SET trashed_at = now() WHERE username = 'owner'"),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("owner", "trashed_at = now()").await;
     let r = app.get(&path, t.token()).await;
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.body["code"], "AUTH_USER_INACTIVE");
-    c.execute(
-        &format!("UPDATE \"{schema}\".users SET trashed_at = NULL WHERE username = 'owner'"),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("owner", "trashed_at = NULL").await;
 
     // Tenant suspended → TENANT_INACTIVE at once; resumed → readable again.
     c.execute(
@@ -220,24 +199,12 @@ async fn reads_go_on_when_a_lane_connection_dies() {
 #[tokio::test]
 async fn batched_reads_answer_each_caller_by_its_own_identity() {
     let app = spawn_app().await;
-    let c = test_db().await;
     let (t, id) = setup(&app).await;
     let (_, reader) = t.add_user(&app.http, "reader", "read").await;
     let (_, gone) = t.add_user(&app.http, "gone", "read").await;
     let (_, denied) = t.add_user(&app.http, "denied", "read").await;
-    let schema = format!("ns_tenant_{}", t.name);
-    c.execute(
-        &format!("UPDATE \"{schema}\".users SET trashed_at = now() WHERE username = 'gone'"),
-        &[],
-    )
-    .await
-    .unwrap();
-    c.execute(
-        &format!("UPDATE \"{schema}\".users SET access = 'deny' WHERE username = 'denied'"),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("gone", "trashed_at = now()").await;
+    t.update_user("denied", "access = 'deny'").await;
     // Another tenant with the same model name: its own row, and none with the first's id.
     let (t2, id2) = setup(&app).await;
     let missing = uuid::Uuid::new_v4().to_string();

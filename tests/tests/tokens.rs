@@ -240,13 +240,7 @@ async fn api_key_refusals() {
     let k2 = new_key(&app, &edit_token, json!({})).await;
     let key2 = k2["key"].as_str().unwrap().to_owned();
     okd(&app.get("/api/user/me", Some(&key2)).await, 200);
-    let schema = format!("ns_tenant_{}", t.name);
-    db.execute(
-        &format!("UPDATE \"{schema}\".users SET trashed_at = now() WHERE username = 'editor'"),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("editor", "trashed_at = now()").await;
     err(
         &app.get("/api/user/me", Some(&key2)).await,
         401,
@@ -399,16 +393,7 @@ async fn sudo_tokens() {
         "AUTH_SUDO_REQUIRED",
     );
     // Demoted below full: the sudo token stops being sudo on the next request.
-    let db = test_db().await;
-    db.execute(
-        &format!(
-            "UPDATE \"ns_tenant_{}\".users SET access = 'edit' WHERE username = 'fuller'",
-            t.name
-        ),
-        &[],
-    )
-    .await
-    .unwrap();
+    t.update_user("fuller", "access = 'edit'").await;
     err(
         &app.post("/api/describe/gadgets", Some(&sudo), json!({}))
             .await,

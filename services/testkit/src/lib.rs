@@ -319,6 +319,21 @@ impl TestTenant {
         Some(&self.token)
     }
 
+    /// Changes user `username` behind the API (`set`: the `SET` list of an `UPDATE` of the
+    /// tenant's `users` table, e.g. `access = 'deny'`), as another pod or an operator would.
+    pub async fn update_user(&self, username: &str, set: &str) {
+        let sql = format!(
+            "UPDATE \"ns_tenant_{}\".users SET {set} WHERE username = $1",
+            self.name
+        );
+        let n = test_db()
+            .await
+            .execute(&sql, &[&username])
+            .await
+            .expect("update user");
+        assert_eq!(n, 1, "no user {username}");
+    }
+
     /// Another user of this tenant with `access` and the owner's password ([`TEST_PASSWORD`]),
     /// inserted behind the API (so tests of other routes do not lean on the user routes), then
     /// logged in: its id and, when the login succeeds, its token.
