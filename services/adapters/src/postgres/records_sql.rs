@@ -37,25 +37,17 @@ impl<K: Hash + Eq> TextCache<K> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<Arc<str>> {
-        self.map.lock().get(key).cloned()
-    }
-
-    pub fn insert(&self, key: K, text: &str) {
+    /// The text of `key`, rendered by `render` the first time.
+    pub fn get_or_render(&self, key: K, render: impl FnOnce() -> String) -> String {
+        if let Some(text) = self.map.lock().get(&key) {
+            return text.to_string();
+        }
+        let text = render();
         let mut map = self.map.lock();
         if map.len() >= TEXT_CACHE_MAX {
             map.clear();
         }
-        map.insert(key, Arc::from(text));
-    }
-
-    /// The text of `key`, rendered by `render` the first time.
-    pub fn get_or_render(&self, key: K, render: impl FnOnce() -> String) -> String {
-        if let Some(text) = self.get(&key) {
-            return text.to_string();
-        }
-        let text = render();
-        self.insert(key, &text);
+        map.insert(key, Arc::from(text.as_str()));
         text
     }
 }
