@@ -78,7 +78,10 @@ svc_install_missing() {
 }
 
 # A port on 127.0.0.1 nobody listens on, from base upward (randomised a little so that two
-# runs on one machine rarely race for the same port).
+# runs on one machine rarely race for the same port). Bases stay below the kernel's ephemeral
+# range (`ip_local_port_range`, 32768–60999 by default): a port in it can be taken by any
+# outgoing connection between this probe and the service's bind (it happened: redis lost
+# its port to one and CI failed at start-up).
 svc_free_port() {
     local base=$1 p i
     p=$((base + RANDOM % 100))
@@ -121,7 +124,7 @@ svc_start_postgres() {
     svc_init_dir
     local bin port data run
     bin=$(svc_pg_bin) || { svc_die "PostgreSQL binaries not found"; return 1; }
-    port=${ABBOTIK_TEST_PG_PORT:-$(svc_free_port 56432)}
+    port=${ABBOTIK_TEST_PG_PORT:-$(svc_free_port 26432)}
     data="$SVC_DIR/pg/data"
     run="$SVC_DIR/pg/run"
     mkdir -p "$data" "$run"
@@ -145,7 +148,7 @@ svc_start_redis() {
     svc_init_dir
     local bin port pid
     bin=$(svc_find redis-server) || { svc_die "redis-server not found"; return 1; }
-    port=${ABBOTIK_TEST_REDIS_PORT:-$(svc_free_port 56379)}
+    port=${ABBOTIK_TEST_REDIS_PORT:-$(svc_free_port 26379)}
     mkdir -p "$SVC_DIR/redis"
     "$bin" --port "$port" --bind 127.0.0.1 --dir "$SVC_DIR/redis" --save "" --appendonly no \
         --daemonize no >"$SVC_DIR/redis.log" 2>&1 &
@@ -160,7 +163,7 @@ svc_start_nats() {
     svc_init_dir
     local bin port pid
     bin=$(svc_find nats-server) || { svc_die "nats-server not found"; return 1; }
-    port=${ABBOTIK_TEST_NATS_PORT:-$(svc_free_port 56422)}
+    port=${ABBOTIK_TEST_NATS_PORT:-$(svc_free_port 26422)}
     mkdir -p "$SVC_DIR/nats"
     "$bin" -a 127.0.0.1 -p "$port" -js -sd "$SVC_DIR/nats" >"$SVC_DIR/nats.log" 2>&1 &
     pid=$!
@@ -174,7 +177,7 @@ svc_start_s3() {
     svc_init_dir
     local bin port pid bucket=${ABBOTIK_TEST_S3_BUCKET:-abbotik-test}
     bin=$(svc_find s3s-fs) || { svc_die "s3s-fs not found (cargo install s3s-fs@$S3S_FS_VERSION --features binary --locked)"; return 1; }
-    port=${ABBOTIK_TEST_S3_PORT:-$(svc_free_port 56014)}
+    port=${ABBOTIK_TEST_S3_PORT:-$(svc_free_port 26014)}
     # s3s-fs serves each directory under its root as a bucket.
     mkdir -p "$SVC_DIR/s3/$bucket"
     export AWS_ACCESS_KEY_ID=abbotik-test-key
