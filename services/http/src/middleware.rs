@@ -86,7 +86,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         record_request(&method, &route, status, elapsed.as_secs_f64());
-        tracing::info!(status, duration_ms = elapsed.as_millis() as u64, "request");
+        request_log::access(status, elapsed.as_millis() as u64);
         if let Ok(v) = HeaderValue::from_str(&rid) {
             resp.headers_mut().insert("x-request-id", v);
         }

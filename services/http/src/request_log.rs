@@ -7,10 +7,16 @@
 //! registry), which on `GET /api/data/:model/:id` was a tenth of the server's throughput.
 //! A task-local is one pointer swap per poll. Tasks the request spawns do not inherit it (they
 //! did not inherit the span either).
+//!
+//! The access line each request ends with ([`access`]) may skip `tracing` as well: the server
+//! installs an [`AccessWriter`] that writes the line its log format would, straight into the
+//! log output (measured on `GET /api/data/:model/:id`: the `tracing` event cost ≈ 5% of the
+//! throughput, the direct line a fraction of that).
 
 use axum::http::Method;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use tracing::Level;
 use uuid::Uuid;
 
 tokio::task_local! {
@@ -55,3 +61,30 @@ pub fn record_caller(tenant: &str, user_id: Uuid) {
 pub fn with_current(f: impl FnOnce(&RequestLog)) {
     let _ = CURRENT.try_with(f);
 }
+
+/// Writes the access line of a finished request (its log context, status, duration in ms)
+/// exactly as the installed log format would write the `request` event.
+pub type AccessWriter = Box<dyn Fn(&RequestLog, u16, u64) + Send + Sync>;
+
+static ACCESS_WRITER: OnceLock<AccessWriter> = OnceLock::new();
+
+/// Installs the process's [`AccessWriter`] (the first one installed stays).
+pub fn set_access_writer(w: AccessWriter) {
+    let _ = ACCESS_WRITER.set(w);
+}
+
+/// The access line of the request being handled (B6: `msg` "request", `status`,
+/// `duration_ms`), when the level of this target lets `info` through.
+pub fn access(status: u16, duration_ms: u64) {
+    match ACCESS_WRITER.get() {
+        Some(write) => {
+            if tracing::enabled!(target: ACCESS_TARGET, Level::INFO) {
+                let _ = CURRENT.try_with(|r| write(r, status, duration_ms));
+            }
+        }
+        None => tracing::info!(target: ACCESS_TARGET, status, duration_ms, "request"),
+    }
+}
+
+/// The target of access lines (the module that wrote them before the direct writer).
+pub const ACCESS_TARGET: &str = "abbotik_http::middleware";

@@ -168,6 +168,22 @@ where
     }
 }
 
+/// The `request` event of [`request_log::access`] as [`JsonLines`] formats it, written
+/// without a `tracing` event (no span can enclose it: the request's context is a task-local).
+pub fn access_line(r: &RequestLog, status: u16, duration_ms: u64) -> String {
+    let mut line = String::with_capacity(320);
+    line.push_str("{\"ts\":\"");
+    line.push_str(&abbotik_domain::time::Ts::now().to_rfc3339());
+    line.push_str("\",\"level\":\"info\",\"target\":");
+    push_json_str(&mut line, request_log::ACCESS_TARGET);
+    push_request(&mut line, r);
+    let _ = writeln!(
+        line,
+        ",\"msg\":\"request\",\"status\":{status},\"duration_ms\":{duration_ms}}}"
+    );
+    line
+}
+
 /// The fields of the request being handled: `request_id`, `method`, `route`, then `tenant`
 /// and `user_id` once the caller is known.
 fn push_request(line: &mut String, r: &RequestLog) {
@@ -287,6 +303,36 @@ mod tests {
         assert_eq!(line["tenant"], "acme");
         assert_eq!(line["status"], 200);
         assert_eq!(line["ok"], true);
+        assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    /// The direct access line is, but for its time, the line the `request` event gives.
+    #[test]
+    fn the_access_line_is_the_line_of_the_request_event() {
+        let buf = Buf::default();
+        let out = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .fmt_fields(span_fields())
+            .event_format(JsonLines)
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let user = uuid::Uuid::new_v4();
+        let mut direct = String::new();
+        tracing::subscriber::with_default(sub, || {
+            let log = RequestLog::new("r\"1".into(), axum::http::Method::GET, "/x/{id}".into());
+            rt.block_on(request_log::scope(log, async {
+                request_log::record_caller("acme", user);
+                tracing::info!(target: request_log::ACCESS_TARGET, status = 404u16, duration_ms = 7u64, "request");
+                request_log::with_current(|r| direct = access_line(r, 404, 7));
+            }));
+        });
+        let event = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let untimed = |l: &str| l[l.find("\"level\"").expect(l)..].to_owned();
+        assert_eq!(untimed(&direct), untimed(&event));
+        let line: Value = serde_json::from_str(direct.trim()).expect(&direct);
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
     }
 

@@ -3,6 +3,8 @@
 
 use crate::config::Config;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::io::Write as _;
+use tracing_subscriber::fmt::MakeWriter as _;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber. Lines are written by a background thread (request handling never
@@ -19,15 +21,23 @@ pub fn init_logging(cfg: &Config, to_stdout: bool) -> crate::logsink::LogGuard {
     let (writer, guard) = crate::logsink::sink(sink);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = if cfg.log_json {
-        builder
+        .with_writer(writer.clone());
+    if cfg.log_json {
+        let access = writer.clone();
+        let installed = builder
             .fmt_fields(crate::logfmt::span_fields())
             .event_format(crate::logfmt::JsonLines)
-            .try_init()
+            .try_init();
+        if installed.is_ok() {
+            abbotik_http::request_log::set_access_writer(Box::new(move |r, status, ms| {
+                let line = crate::logfmt::access_line(r, status, ms);
+                // A log line that cannot be written has nowhere else to go.
+                let _ = access.make_writer().write_all(line.as_bytes());
+            }));
+        }
     } else {
-        builder.event_format(crate::logfmt::PrettyLines).try_init()
-    };
+        let _ = builder.event_format(crate::logfmt::PrettyLines).try_init();
+    }
     guard
 }
 
