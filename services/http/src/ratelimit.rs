@@ -16,6 +16,7 @@ use axum::http::{header, Extensions, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use uuid::Uuid;
 
 static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -83,6 +84,7 @@ async fn api(s: &AppState, mut req: Request, next: Next) -> Response {
     let Some(v) = v else {
         return next.run(req).await;
     };
+    req.extensions_mut().insert(VerifiedToken(v.clone()));
     // The request's cost is 1 here; a bulk request charges its extra ⌊operations/100⌋ once
     // its body is parsed (see [`bulk_cost`]).
     let verdict = match s.limits.check_request(v.tenant_id, credential(&v), 1).await {
@@ -148,6 +150,16 @@ fn token(h: &HeaderMap) -> Option<&str> {
     let (scheme, rest) = v.split_once(' ')?;
     let t = rest.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !t.is_empty()).then_some(t)
+}
+
+/// The bearer token of the request, as this layer verified it (verifying once per request).
+#[derive(Clone)]
+struct VerifiedToken(Arc<Verified>);
+
+/// The request's bearer token as the layer verified it; `None` when it did not (no or an
+/// invalid token, or a route outside `/api/`).
+pub fn verified(req: &Request) -> Option<Arc<Verified>> {
+    req.extensions().get::<VerifiedToken>().map(|v| v.0.clone())
 }
 
 /// The budgets this request was checked against (`None` when no limiter applied).

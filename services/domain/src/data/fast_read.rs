@@ -6,14 +6,22 @@ use super::filter::Filter;
 use super::query::ReadOptions;
 use super::records::{scope_of, select_by_id};
 use super::{record_not_found, DataService, Raw};
-use crate::auth::AuthService;
+use crate::auth::{AuthService, Verified};
 use crate::{Result, TenantCtx};
+use std::sync::Arc;
 
 /// Bench-only builds (`--features bench-fixed-identity`, never a normal build): the first
 /// caller's identity, resolved once and then used for every request whatever its token, so
 /// `scripts/bench` can measure what authentication costs by difference.
 #[cfg(feature = "bench-fixed-identity")]
 static FIXED_IDENTITY: std::sync::OnceLock<TenantCtx> = std::sync::OnceLock::new();
+
+/// The bearer token of a request, and its verification if that already happened (the
+/// rate-limit layer verifies it first).
+pub struct Bearer<'a> {
+    pub token: &'a str,
+    pub verified: Option<Arc<Verified>>,
+}
 
 impl DataService {
     /// `GET /api/data/:model/:id` straight from a bearer token in ONE database round trip:
@@ -25,12 +33,13 @@ impl DataService {
     pub async fn get_with_token(
         &self,
         auth: &AuthService,
-        token: &str,
+        bearer: Bearer<'_>,
         request_id: String,
         model: &str,
         id: &str,
         opts: &Result<ReadOptions>,
     ) -> Result<(TenantCtx, Raw)> {
+        let token = bearer.token;
         #[cfg(feature = "bench-fixed-identity")]
         if let Some(fixed) = FIXED_IDENTITY.get() {
             let ctx = TenantCtx {
@@ -41,7 +50,10 @@ impl DataService {
             let raw = self.get(&ctx, model, id, opts).await?;
             return Ok((ctx, raw));
         }
-        let v = auth.verify(token).await?;
+        let v = match bearer.verified {
+            Some(v) => v,
+            None => auth.verify(token).await?,
+        };
         let fast = match (opts, self.describe.cached_model(v.tenant_id, model)) {
             (Ok(o), Some((version, m))) => {
                 let pctx = AuthService::provisional(&v, version, request_id.clone());

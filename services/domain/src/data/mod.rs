@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub use aggregate::AggregateParams;
+pub use fast_read::Bearer;
 pub use query::ReadOptions;
 pub use relations::RelPath;
 

@@ -6,9 +6,9 @@ use crate::error::ApiError;
 use crate::extract::{bearer, ok_raw, Ctx, JsonBody, Params, RequestId};
 use crate::registry::{Access, RouteDoc};
 use crate::state::AppState;
-use abbotik_domain::data::ReadOptions;
+use abbotik_domain::data::{Bearer, ReadOptions};
 use abbotik_domain::ErrorCode;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
@@ -444,21 +444,28 @@ async fn delete_many(
 }
 
 /// The hottest route: authenticated and read in one database round trip
-/// (`DataService::get_with_token`), so it takes the bearer itself instead of [`Ctx`].
+/// (`DataService::get_with_token`), so it takes the bearer itself instead of [`Ctx`] — and
+/// the token the rate-limit layer verified for this request, if it did. It borrows the
+/// headers from the request instead of cloning them.
 async fn get_one(
     State(s): State<AppState>,
     rid: RequestId,
     Path((model, id)): Path<(String, String)>,
     p: Params,
-    h: HeaderMap,
+    req: Request,
 ) -> Res {
-    let token = bearer(&h).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
-    let opts = json_only(&p, &h)
+    let h = req.headers();
+    let token = bearer(h).ok_or_else(|| ApiError::new(ErrorCode::AuthTokenRequired))?;
+    let opts = json_only(&p, h)
         .map_err(|e| e.0)
         .and_then(|()| read_opts(&p).map_err(|e| e.0));
+    let bearer = Bearer {
+        token: &token,
+        verified: crate::ratelimit::verified(&req),
+    };
     let (ctx, raw) = s
         .data
-        .get_with_token(&s.auth, &token, rid.0, &model, &id, &opts)
+        .get_with_token(&s.auth, bearer, rid.0, &model, &id, &opts)
         .await?;
     crate::extract::record_caller(&ctx);
     answer(&s, StatusCode::OK, &raw, &p)
