@@ -194,7 +194,7 @@ impl Batch for Reads {
         let (sql, callers) = batch_sql(shape, &batch);
         let failed = match self.db.read(&sql.text, &sql.refs()).await {
             Ok(Ok(rows)) => {
-                let answers = Answers::of(shape, &rows, callers.len());
+                let answers = Answers::of(shape, &rows, batch.len());
                 for (m, caller) in batch.into_iter().zip(callers.iter()) {
                     let _ = m.answer.send(Ok(Some(answers.of_read(&m.item, *caller))));
                 }
@@ -224,12 +224,13 @@ struct Answers<'a> {
 }
 
 impl<'a> Answers<'a> {
-    fn of(shape: &Shape, rows: &'a [Row], callers: usize) -> Self {
+    /// `reads`: the batch's reads, as many as it can have distinct callers at most.
+    fn of(shape: &Shape, rows: &'a [Row], reads: usize) -> Self {
         let rid = shape.rid_column();
         let mut out = Answers {
             joins: shape.joins,
             doc: rid + 1,
-            identities: vec![None; callers],
+            identities: vec![None; reads],
             records: Vec::with_capacity(rows.len()),
         };
         for r in rows {
