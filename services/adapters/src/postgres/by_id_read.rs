@@ -49,10 +49,13 @@ impl Shape {
     }
 }
 
+/// The placeholders of one bound identity: tenant, user, machine key, API key, impersonator.
+type Bound = [Option<String>; 5];
+
 /// Binds the identity values of a guarded read, in placeholder order: tenant, user, then
 /// each credential row the token leans on. Returns the placeholders.
-fn bind_identity(sql: &mut Sql, id: &IdentityRef) -> [Option<String>; 5] {
-    let mut out: [Option<String>; 5] = Default::default();
+fn bind_identity(sql: &mut Sql, id: &IdentityRef) -> Bound {
+    let mut out: Bound = Default::default();
     out[0] = Some(sql.uuid(id.tenant_id));
     out[1] = Some(sql.uuid(id.user_id));
     for (slot, v) in out[2..]
@@ -64,6 +67,20 @@ fn bind_identity(sql: &mut Sql, id: &IdentityRef) -> [Option<String>; 5] {
     out
 }
 
+/// The identity statement over the placeholders of [`bind_identity`]; `schema` quoted.
+fn identity_sql(schema: &str, [t, u, mk, ak, imp]: &Bound) -> String {
+    identity_select(
+        schema,
+        &Placeholders {
+            tenant: t.as_deref().unwrap_or_default(),
+            user: u.as_deref().unwrap_or_default(),
+            machine_key: mk.as_deref(),
+            api_key: ak.as_deref(),
+            impersonator: imp.as_deref(),
+        },
+    )
+}
+
 /// A read that also resolves the caller's identity (tenant, user and credential rows) in
 /// the same statement: the reads that are not plain by-id reads (those are batched).
 fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
@@ -73,17 +90,8 @@ fn guarded_sql(ctx: &TenantCtx, s: &Select) -> (Sql, Joins) {
         Some(_) => select_by_id_sql(s),
         None => select_sql(s),
     };
-    let [t, u, mk, ak, f] = bind_identity(&mut sql, &id);
-    let ident = identity_select(
-        ctx.schema.quoted().as_str(),
-        &Placeholders {
-            tenant: t.as_deref().unwrap_or_default(),
-            user: u.as_deref().unwrap_or_default(),
-            machine_key: mk.as_deref(),
-            api_key: ak.as_deref(),
-            impersonator: f.as_deref(),
-        },
-    );
+    let bound = bind_identity(&mut sql, &id);
+    let ident = identity_sql(ctx.schema.quoted().as_str(), &bound);
     sql.text = format!(
         "SELECT i.*, r.doc FROM ({ident}) i LEFT JOIN LATERAL ({inner}) r(doc) ON true",
         inner = sql.text,
@@ -289,7 +297,7 @@ fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> (Sql, Vec<usize>) {
             }),
         })
         .collect();
-    let bound: Vec<[Option<String>; 5]> = who.iter().map(|w| bind_identity(&mut sql, w)).collect();
+    let bound: Vec<Bound> = who.iter().map(|w| bind_identity(&mut sql, w)).collect();
     let mut ids: Vec<Uuid> = batch.iter().map(|m| m.item.id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -311,20 +319,11 @@ fn batch_sql(shape: &Shape, batch: &[Member<Reads>]) -> (Sql, Vec<usize>) {
         let mut arms: Vec<String> = bound
             .iter()
             .enumerate()
-            .map(|(k, [t, u, mk, ak, imp])| {
-                let ident = identity_select(
-                    schema.as_str(),
-                    &Placeholders {
-                        tenant: t.as_deref().unwrap_or_default(),
-                        user: u.as_deref().unwrap_or_default(),
-                        machine_key: mk.as_deref(),
-                        api_key: ak.as_deref(),
-                        impersonator: imp.as_deref(),
-                    },
-                );
+            .map(|(k, b)| {
                 format!(
                     "SELECT i.*, {k}::int8, NULL::uuid, NULL::text FROM ({ident}) i",
-                    k = k + 1
+                    k = k + 1,
+                    ident = identity_sql(schema.as_str(), b),
                 )
             })
             .collect();
