@@ -256,6 +256,24 @@ mod tests {
         }
     }
 
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// A subscriber formatting as the server does, and the buffer it writes to.
+    fn json_lines() -> (Buf, impl Subscriber + Send + Sync) {
+        let buf = Buf::default();
+        let out = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .fmt_fields(span_fields())
+            .event_format(JsonLines)
+            .finish();
+        (buf, sub)
+    }
+
     #[test]
     fn strings_escape_to_json_that_reads_back_the_same() {
         for s in [
@@ -275,13 +293,7 @@ mod tests {
 
     #[test]
     fn a_line_is_one_json_object_with_span_and_event_fields() {
-        let buf = Buf::default();
-        let out = buf.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_writer(move || out.clone())
-            .fmt_fields(span_fields())
-            .event_format(JsonLines)
-            .finish();
+        let (buf, sub) = json_lines();
         tracing::subscriber::with_default(sub, || {
             let span = tracing::info_span!(
                 "request",
@@ -293,7 +305,7 @@ mod tests {
             span.record("tenant", "acme");
             span.in_scope(|| tracing::info!(status = 200u64, ok = true, "request"));
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let line: Value = serde_json::from_str(text.trim()).expect(&text);
         assert_eq!(line["msg"], "request");
         assert_eq!(line["level"], "info");
@@ -309,13 +321,7 @@ mod tests {
     /// The direct access line is, but for its time, the line the `request` event gives.
     #[test]
     fn the_access_line_is_the_line_of_the_request_event() {
-        let buf = Buf::default();
-        let out = buf.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_writer(move || out.clone())
-            .fmt_fields(span_fields())
-            .event_format(JsonLines)
-            .finish();
+        let (buf, sub) = json_lines();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -329,7 +335,7 @@ mod tests {
                 request_log::with_current(|r| direct = access_line(r, 404, 7));
             }));
         });
-        let event = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let event = buf.text();
         let untimed = |l: &str| l[l.find("\"level\"").expect(l)..].to_owned();
         assert_eq!(untimed(&direct), untimed(&event));
         let line: Value = serde_json::from_str(direct.trim()).expect(&direct);
@@ -340,13 +346,7 @@ mod tests {
     /// the caller's once known; lines outside a request have none.
     #[test]
     fn lines_carry_the_fields_of_the_request_being_handled() {
-        let buf = Buf::default();
-        let out = buf.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_writer(move || out.clone())
-            .fmt_fields(span_fields())
-            .event_format(JsonLines)
-            .finish();
+        let (buf, sub) = json_lines();
         let user = uuid::Uuid::new_v4();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -364,7 +364,7 @@ mod tests {
             }));
             tracing::info!("outside");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).expect(l))
