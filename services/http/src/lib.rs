@@ -1,5 +1,5 @@
 //! The HTTP edge of Abbotik: builds the axum router from the route registry, adds the
-//! request-id / tracing / metrics middleware, and maps every error to the envelope.
+//! request-id / tracing / metrics / rate-limit middleware, and maps every error to the envelope.
 //! Handlers are thin: parse, call one domain service, map the result.
 
 pub mod client_ip;
@@ -38,13 +38,11 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(middleware::not_found)
+        // One layer for everything cross-cutting: every `Router::layer` wraps each route in
+        // one more boxed service, moved and polled on every request.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            ratelimit::limit,
-        ))
-        .layer(axum::middleware::from_fn(middleware::observe))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            middleware::panic_response,
+            middleware::edge,
         ))
         .with_state(state)
 }

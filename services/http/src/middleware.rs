@@ -1,19 +1,24 @@
-//! Cross-cutting middleware: request ids (A1.9), the request's log context, per-route metrics, and the
-//! envelope for responses axum produces itself (404 fallback, 405 with `Allow`, panics).
+//! Cross-cutting middleware, as one layer ([`edge`]): request ids (A1.9), the request's log
+//! context, per-route metrics, the rate limits ([`crate::ratelimit`]), panics caught as
+//! `500 INTERNAL`, and the envelope for responses axum produces itself (404 fallback, 405 with
+//! `Allow`).
 
 use crate::error::{envelope, ApiError};
 use crate::extract::RequestId;
 use crate::request_log::{self, RequestLog};
+use crate::{ratelimit, AppState};
 use abbotik_domain::{Error, ErrorCode};
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use metrics::{Counter, Gauge, Histogram};
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -60,10 +65,11 @@ fn record_request(method: &Method, route: &Arc<str>, status: u16, secs: f64) {
     }
 }
 
-/// Assigns the request id, opens the request's log context ([`request_log`]), records
-/// metrics, writes the access log line, and wraps the bodies axum produces itself (405) in
-/// the envelope — one layer, since every layer costs a service clone per request.
-pub async fn observe(mut req: Request, next: Next) -> Response {
+/// Assigns the request id, opens the request's log context ([`request_log`]), applies the rate
+/// limits, turns a panic below into `500 INTERNAL`, records metrics, writes the access log
+/// line, and wraps the bodies axum produces itself (405) in the envelope — one layer, since
+/// every layer costs a boxed service per route and a move of the request on every call.
+pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let rid = req
         .headers()
@@ -81,7 +87,8 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let log = RequestLog::new(rid.clone(), method.clone(), route.clone());
     request_log::scope(log, async move {
         IN_FLIGHT.increment(1.0);
-        let mut resp = envelope_fallbacks(next.run(req).await);
+        let mut resp =
+            envelope_fallbacks(caught(Box::pin(ratelimit::limit(&state, req, next))).await);
         IN_FLIGHT.decrement(1.0);
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
@@ -117,9 +124,39 @@ pub async fn not_found() -> ApiError {
     ApiError(Error::msg(ErrorCode::NotFound, "No route matches the path"))
 }
 
-/// A panic becomes `500 INTERNAL` with no detail.
-pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    tracing::error!("handler panicked");
-    let (status, body) = envelope(&Error::new(ErrorCode::Internal));
-    (status, axum::Json(body)).into_response()
+/// The response of `handling`, or `500 INTERNAL` with no detail if it panics (logged, inside
+/// the request's log context).
+async fn caught(handling: impl Future<Output = Response>) -> Response {
+    match AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::error!("handler panicked");
+            let (status, body) = envelope(&Error::new(ErrorCode::Internal));
+            (status, axum::Json(body)).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_below_the_edge_is_an_internal_error_without_detail() {
+        let resp = caught(async { panic!("secret detail") }).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error_code"], "INTERNAL");
+        assert!(!String::from_utf8_lossy(&body).contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_passes_the_edge_unchanged() {
+        let resp = caught(async { StatusCode::IM_A_TEAPOT.into_response() }).await;
+        assert_eq!(resp.status(), StatusCode::IM_A_TEAPOT);
+    }
 }

@@ -1,4 +1,4 @@
-//! The rate-limit layer (B5): `auth` per client address on `/auth/*`; `tenant` and `key` on
+//! The rate limits (B5), applied by the edge layer: `auth` per client address on `/auth/*`; `tenant` and `key` on
 //! `/api/*` (the tenant and credential learnt from a signature check of the bearer token, no
 //! database). A request with no or an invalid credential passes through untouched: the
 //! authentication answers it. Every limited response carries `RateLimit-Limit`,
@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use abbotik_domain::auth::Verified;
 use abbotik_domain::ratelimit::{refusal, BudgetStatus, Verdict};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -56,13 +56,14 @@ pub async fn charge_bulk(
     }
 }
 
-/// The layer.
-pub async fn limit(State(s): State<AppState>, req: Request, next: Next) -> Response {
+/// Applies the limits of `req`'s route, then runs the rest (called by the edge layer,
+/// [`crate::middleware::edge`]).
+pub(crate) async fn limit(s: &AppState, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if path.starts_with("/api/") {
-        api(&s, req, next).await
+        api(s, req, next).await
     } else if path.starts_with("/auth/") || path == "/auth" {
-        auth(&s, req, next).await
+        auth(s, req, next).await
     } else {
         next.run(req).await
     }
