@@ -12,12 +12,10 @@ async fn call(app: &TestApp, m: &str, path: &str, t: &TestTenant, body: Option<V
 /// A tenant with `orders` (every scalar type and most constraints).
 async fn setup() -> (TestApp, TestTenant) {
     let app = spawn_app().await;
-    let t = TestTenant::new(&app).await;
-    let r = app
-        .post(
-            "/api/describe/orders",
-            t.token(),
-            json!({"fields":[
+    let t = TestTenant::with_model(
+        &app,
+        "orders",
+        json!({"fields":[
                 {"field_name":"number","type":"text","required":true,"unique":true,"transform":"uppercase"},
                 {"field_name":"total","type":"decimal","minimum":0},
                 {"field_name":"state","type":"text","enum":["new","paid","shipped"],"default":"new"},
@@ -32,9 +30,8 @@ async fn setup() -> (TestApp, TestTenant) {
                 {"field_name":"seq","type":"bigserial"},
                 {"field_name":"code","type":"text","immutable":true,"pattern":"^[a-z]+$"}
             ]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    )
+    .await;
     (app, t)
 }
 

@@ -22,10 +22,7 @@ const FIELDS: &str = r#"{"fields":[
 /// A tenant with `items` and five rows `k1`…`k5` (k4 all null).
 async fn setup() -> (TestApp, TestTenant) {
     let app = spawn_app().await;
-    let t = TestTenant::new(&app).await;
-    let fields: Value = serde_json::from_str(FIELDS).unwrap();
-    let r = app.post("/api/describe/items", t.token(), fields).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let t = TestTenant::with_model(&app, "items", serde_json::from_str(FIELDS).unwrap()).await;
     let rows: Value = serde_json::from_str(
         r#"[
         {"k":"k1","name":"alpha","n":1,"d":"1.5","flag":true,"tags":["a","b"],"nums":[1,2],
@@ -327,10 +324,7 @@ async fn errors_carry_codes_and_paths() {
 #[tokio::test]
 async fn injection_attempts_change_nothing() {
     let (app, t) = setup().await;
-    let other = TestTenant::new(&app).await;
-    let fields: Value = serde_json::from_str(FIELDS).unwrap();
-    let r = app.post("/api/describe/items", other.token(), fields).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let other = TestTenant::with_model(&app, "items", serde_json::from_str(FIELDS).unwrap()).await;
     let r = app
         .post("/api/data/items", other.token(), json!({"k": "other"}))
         .await;

@@ -1,7 +1,7 @@
 //! The rate limits (B5), applied by the edge layer: `auth` per client address on `/auth/*`;
 //! `tenant` and `key` on `/api/*` (the tenant and credential learnt from a signature check of
-//! the bearer token, no database). A request with no or an invalid credential passes through untouched: the
-//! authentication answers it. Every limited response carries `RateLimit-Limit`,
+//! the bearer token, no database). A request with no or an invalid credential passes through
+//! untouched: the authentication answers it. Every limited response carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` of the most constrained budget; a refusal is
 //! `429 RATE_LIMITED` with `Retry-After`. `/health`, `/ready`, `/docs*`, `/llms.txt` and
 //! `/openapi.json` are never limited (`/metrics` is on its own listener).
